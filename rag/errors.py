@@ -1,0 +1,29 @@
+"""Typed errors; str(error) is shown to the user as-is (what, where, what next)."""
+
+
+class PolicyRagError(Exception):
+    """Base class of every error the user should see as a message, not a traceback."""
+
+
+class DocumentReadError(PolicyRagError):
+    """A corpus file could not be read or decoded: names the file and the reason."""
+
+
+class UnsupportedFormatError(DocumentReadError):
+    """The file's extension is not one policy-rag reads."""
+
+
+class IndexMissingError(PolicyRagError):
+    """No index in the data dir yet."""
+
+
+class IndexMismatchError(PolicyRagError):
+    """The index was built with another embedder or parser version."""
+
+
+class IndexLockedError(PolicyRagError):
+    """Another ingest holds the index lock."""
+
+
+class ConfigError(PolicyRagError):
+    """A setting is missing or invalid."""
