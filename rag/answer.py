@@ -1,0 +1,219 @@
+"""Answerers: the extractive one (default, no LLM) and the shared pieces every answerer uses."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from rag.citations import check_citations, fold, split_sentences
+from rag.records import Answer, Citation, Clause, Hit
+from rag.tokens import tokenize
+
+# Question intents, from the way staff phrase questions.
+QUANTITY = re.compile(r"多少|几[个项家所名年成]|比例|比重|数量|规模|金额|多大|多高|多长|目标|指标|达到|超过|占比|百分")
+WHEN = re.compile(r"什么时候|何时|哪一?年|时间|期限|截至|截止|到哪年")
+WHO = re.compile(r"谁|哪个部门|哪些部门|哪家|由谁|牵头|负责")
+LIST = re.compile(r"哪些|哪几|几个方面|几项|有什么(?:措施|举措|任务|要求|内容|方面)|包括什么|包括哪|都有|列举|主要任务|重点任务|分别是|举措|措施有")
+COMPARE = re.compile(r"对比|比较|区别|异同|不同|各自|分别|两[省地份个]|相比|还是|vs|VS|和.{1,8}(?:都|各)")
+GENERIC = frozenset("发展 推动 推进 建设 加强 支持 实施 工作 创新 全面 加快 打造 构建 提升 开展 完善 我省 全省 计划 行动 意见 指导 三年 文件 方面".split())
+
+MAX_SENTENCES = 3
+MAX_LIST_ITEMS = 8
+ABSTAIN_MESSAGE = "现有文件中没有找到能回答这个问题的内容。"
+
+
+class Answerer(Protocol):
+    def answer(self, question: str, hits: Sequence[Hit]) -> Answer: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A sentence of a retrieved clause, scored against the question."""
+
+    sentence: str
+    hit: Hit
+    rank: int
+    score: float
+    coverage: float
+
+
+def intent(question: str) -> dict[str, bool]:
+    return {
+        "quantity": bool(QUANTITY.search(question)),
+        "when": bool(WHEN.search(question)),
+        "who": bool(WHO.search(question)),
+        "list": bool(LIST.search(question)),
+        "compare": bool(COMPARE.search(question)),
+    }
+
+
+def key_terms(question: str) -> dict[str, float]:
+    """Content terms of the question with a weight (longer, rarer-looking terms weigh more)."""
+    terms: dict[str, float] = {}
+    for t in tokenize(question):
+        if t in GENERIC:
+            continue
+        terms[t] = max(terms.get(t, 0.0), min(len(t), 4) / 4 + (0.5 if re.search(r"\d", t) else 0.0))
+    return terms
+
+
+def coverage(terms: dict[str, float], text: str) -> float:
+    """Weighted share of the question's key terms that occur in `text`."""
+    if not terms:
+        return 0.0
+    folded = fold(text).lower()
+    total = sum(terms.values())
+    return sum(w for t, w in terms.items() if t in folded) / total
+
+
+def bigram_overlap(question: str, text: str) -> float:
+    q = re.sub(r"[^\u4e00-\u9fff0-9A-Za-z%]", "", question)
+    grams = {q[i : i + 2] for i in range(len(q) - 1)}
+    if not grams:
+        return 0.0
+    folded = fold(text)
+    return sum(1 for g in grams if g in folded) / len(grams)
+
+
+MARKER_PREFIX = re.compile(
+    r"^(?:第[一二三四五六七八九十百零〇两\d]+[编章节条款项]\s*|[一二三四五六七八九十]+、|[（(][一二三四五六七八九十\d]+[）)]|\d+[.．、]|[①-⑳]|[一二三四五六七八九十]+是)"
+)
+
+
+def strip_marker(sentence: str) -> str:
+    return MARKER_PREFIX.sub("", sentence, count=1).strip()
+
+
+class ExtractiveAnswerer:
+    """Picks the sentences of the top clauses that answer the question; cites each; abstains honestly.
+
+    `related(clause)` returns the clauses of the same list (the clause's children, or its siblings)
+    so a list question can list every item; the Assistant wires it to the index.
+    """
+
+    def __init__(self, related: Callable[[Clause], list[Clause]] | None = None, *,
+                 min_coverage: float = 0.34, min_dense: float = 0.80) -> None:
+        self.related = related or (lambda clause: [])
+        self.min_coverage = min_coverage
+        self.min_dense = min_dense
+
+    # ---- entry ----------------------------------------------------------------------------
+    def answer(self, question: str, hits: Sequence[Hit]) -> Answer:
+        asks = intent(question)
+        terms = key_terms(question)
+        candidates = self.score_sentences(question, terms, asks, hits)
+        if self.should_abstain(question, terms, hits, candidates):
+            return self.abstain(question, hits)
+        if asks["compare"] and len({h.clause.doc_id for h in hits[:10]}) > 1:
+            picked = self.pick_per_document(candidates)
+        elif asks["list"]:
+            picked = self.pick_list(question, terms, candidates)
+        else:
+            picked = self.pick_best(candidates)
+        return compose(question, picked, hits)
+
+    # ---- scoring --------------------------------------------------------------------------
+    def score_sentences(self, question: str, terms: dict[str, float], asks: dict[str, bool],
+                        hits: Sequence[Hit]) -> list[Candidate]:
+        out: list[Candidate] = []
+        for rank, hit in enumerate(hits[:8]):
+            context = " ".join(hit.clause.headings)
+            for sentence in split_sentences(hit.clause.text):
+                body = strip_marker(sentence)
+                if len(body) < 4:
+                    continue
+                cov = coverage(terms, body)
+                score = 0.5 * cov + 0.35 * bigram_overlap(question, body) + 0.1 * coverage(terms, context)
+                score += 0.25 / (rank + 1)
+                if asks["quantity"] and re.search(r"\d", body):
+                    score += 0.2
+                if asks["when"] and re.search(r"\d{4}年|\d+月|年底|年内", body):
+                    score += 0.2
+                if asks["who"] and re.search(r"负责|牵头|领导小组|办公室|部门|中心", body):
+                    score += 0.1
+                out.append(Candidate(body, hit, rank, score, cov))
+        out.sort(key=lambda c: -c.score)
+        return out
+
+    def should_abstain(self, question: str, terms: dict[str, float], hits: Sequence[Hit],
+                       candidates: list[Candidate]) -> bool:
+        if not hits or not candidates:
+            return True
+        top_text = "".join(h.clause.index_text() for h in hits[:5])
+        # a year or figure the question names must be in the evidence (2025年 when the plan says 2026年)
+        for figure in re.findall(r"\d{2,}", question):
+            if figure not in top_text:
+                return True
+        cov = coverage(terms, top_text)
+        dense = max((h.scores.get("dense", 0.0) for h in hits[:5]), default=0.0)
+        return cov < self.min_coverage and dense < self.min_dense
+
+    # ---- picking --------------------------------------------------------------------------
+    def pick_best(self, candidates: list[Candidate]) -> list[Candidate]:
+        best = candidates[0]
+        picked = [best]
+        seen_terms = best.coverage
+        for c in candidates[1:]:
+            if len(picked) >= MAX_SENTENCES - 1:
+                break
+            # a second sentence only from the same clause, close in score, and adding coverage
+            if c.hit.clause.clause_id == best.hit.clause.clause_id and c.score >= 0.85 * best.score \
+                    and c.coverage > seen_terms:
+                picked.append(c)
+                seen_terms = c.coverage
+        return sorted(picked, key=lambda c: (c.rank, c.hit.clause.text.find(c.sentence)))
+
+    def pick_per_document(self, candidates: list[Candidate]) -> list[Candidate]:
+        picked: dict[str, Candidate] = {}
+        for c in candidates:
+            picked.setdefault(c.hit.clause.doc_id, c)
+            if len(picked) == 2:
+                break
+        return list(picked.values())
+
+    def pick_list(self, question: str, terms: dict[str, float], candidates: list[Candidate]) -> list[Candidate]:
+        best = candidates[0]
+        items = self.related(best.hit.clause)
+        if len(items) < 2:
+            return self.pick_best(candidates)
+        picked = []
+        for clause in items[:MAX_LIST_ITEMS]:
+            sentences = [strip_marker(s) for s in split_sentences(clause.text)]
+            sentences = [s for s in sentences if len(s) >= 4]
+            if sentences:
+                hit = Hit(clause, best.hit.score, {}, {})
+                picked.append(Candidate(sentences[0], hit, best.rank, best.score, coverage(terms, sentences[0])))
+        return picked or self.pick_best(candidates)
+
+    def abstain(self, question: str, hits: Sequence[Hit]) -> Answer:
+        closest = "；".join(f"《{h.clause.title}》{h.clause.label or '（导语）'}" for h in hits[:3])
+        text = ABSTAIN_MESSAGE + (f"最接近的条款：{closest}。" if closest else "")
+        return Answer(question=question, text=text, abstained=True, citations=[], retrieved=list(hits))
+
+
+def compose(question: str, picked: list[Candidate], hits: Sequence[Hit]) -> Answer:
+    """Join the picked sentences into an answer; each ends with the marker of its clause."""
+    citations: list[Citation] = []
+    numbers: dict[str, int] = {}
+    lines: list[str] = []
+    for c in picked:
+        cid = c.hit.clause.clause_id
+        if cid not in numbers:
+            numbers[cid] = len(citations) + 1
+            citations.append(Citation(numbers[cid], c.hit.clause, c.sentence))
+        sentence = c.sentence.rstrip("；;，,")
+        if not sentence.endswith(("。", "！", "？")):
+            sentence += "。"
+        lines.append(f"{sentence}[{numbers[cid]}]")
+    multi_doc = len({c.hit.clause.doc_id for c in picked}) > 1
+    if multi_doc:
+        text = "\n".join(f"《{c.hit.clause.title}》：{line}" for c, line in zip(picked, lines, strict=True))
+    elif len(lines) > 2 or (len(lines) == 2 and any(c.hit.clause.clause_id != picked[0].hit.clause.clause_id for c in picked)):
+        text = "\n".join(f"{i}. {line}" for i, line in enumerate(lines, 1))
+    else:
+        text = "".join(lines)
+    answer = Answer(question=question, text=text, abstained=False, citations=citations, retrieved=list(hits))
+    answer.unsupported = check_citations(text, citations)
+    return answer

