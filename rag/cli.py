@@ -155,5 +155,21 @@ def _print_answer(answer) -> None:
     click.echo("")
 
 
+def _register_commands() -> None:
+    """Commands that live with their own package (their modules import only click at the top)."""
+    import importlib
+
+    for module, name in (("eval.cli", "eval_command"), ("ui.cli", "serve_command")):
+        try:
+            command = getattr(importlib.import_module(module), name)
+        except ModuleNotFoundError as err:
+            if err.name != module:
+                raise
+            continue
+        main.add_command(command)
+
+
+_register_commands()
+
 if __name__ == "__main__":
     main()

