@@ -40,7 +40,7 @@ def sentences_with_markers(answer: str) -> list[tuple[str, list[int]]]:
     """Answer sentences (a line or a 。-terminated span) with the markers that follow each."""
     parts: list[tuple[str, list[int]]] = []
     for line in answer.split("\n"):
-        for chunk in re.split(r"(?<=[。；！？!?](?:\[\d{1,3}\])*)|(?<=\])(?=[^\[])", line):
+        for chunk in re.split(r"(?<=[。；！？!?])(?!\[)|(?<=\])(?=[^\[])", line):
             chunk = chunk.strip()
             if not chunk:
                 continue
