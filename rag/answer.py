@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -16,8 +17,19 @@ QUANTITY = re.compile(r"多少|几[个项家所名年成]|比例|比重|数量|�
 WHEN = re.compile(r"什么时候|何时|哪一?年|时间|期限|截至|截止|到哪年")
 WHO = re.compile(r"谁|哪个部门|哪些部门|哪家|由谁|牵头|负责")
 LIST = re.compile(r"哪些|哪几|几个方面|几项|有什么(?:措施|举措|任务|要求|内容|方面)|包括什么|包括哪|都有|列举|主要任务|重点任务|分别是|举措|措施有")
-COMPARE = re.compile(r"对比|比较|区别|异同|不同|各自|分别|两[省地份个]|相比|还是|vs|VS|和.{1,8}(?:都|各)")
+COMPARE = re.compile(r"对比|比较|区别|异同|不同|各自|各有|各是|分别|两[省地份个]|相比|还是|vs|VS|和.{1,8}(?:都|各)")
 GENERIC = frozenset("发展 推动 推进 建设 加强 支持 实施 工作 创新 全面 加快 打造 构建 提升 开展 完善 我省 全省 计划 行动 意见 指导 三年 文件 方面".split())
+
+# Words that frame a question rather than name its subject: their absence from the evidence means nothing.
+FRAMING = frozenset(
+    """目标 数量 结构 架构 机构 经验 目的 说法 方向 战略 年份 指标 硬指标 定位 地方 安排 做法 具体做法 内容 方面
+    办法 措施 举措 要求 模式 作用 发挥作用 领域 类 类产品 数字 思路 阶段 方式 政策 文件 两份 两地 计划 行动计划 意见
+    指导意见 规定 情况 问题 重点 工作 方案 体系 时候 事情 东西 部分 规模 比例 比重 金额 标准 多大 多少 哪里 哪些
+    什么 怎么 如何 回事 怎么回事 一年 一共 具体 主要 分别 各自 打算 准备 哪几个 哪些地方 几环 哪几 说法 规划 大力
+    省里 全省 我省 两省 政府 国家""".split()
+)
+CONTENT_FLAGS = frozenset("n nr ns nt nz nw vn eng j nrt nrfg".split())
+NUMBERISH = re.compile(r"\d|[一二两三四五六七八九十百千万亿]+(?:[个项家条名所件类大批种倍亿万]|年)")
 
 MAX_SENTENCES = 3
 MAX_LIST_ITEMS = 8
@@ -50,13 +62,44 @@ def intent(question: str) -> dict[str, bool]:
 
 
 def key_terms(question: str) -> dict[str, float]:
-    """Content terms of the question with a weight (longer, rarer-looking terms weigh more)."""
+    """Search-mode terms of the question weighted by their rarity in general Chinese (framing words dropped)."""
     terms: dict[str, float] = {}
     for t in tokenize(question):
-        if t in GENERIC:
+        if t in GENERIC or t in FRAMING:
             continue
-        terms[t] = max(terms.get(t, 0.0), min(len(t), 4) / 4 + (0.5 if re.search(r"\d", t) else 0.0))
+        terms[t] = max(terms.get(t, 0.0), min(_rarity(t), 14.0) + (4.0 if re.search(r"\d", t) else 0.0))
     return terms
+
+
+def content_terms(question: str) -> list[str]:
+    """Nouns and names of the question (jieba POS), without framing words: what the evidence must mention."""
+    import jieba.posseg as pseg
+
+    from rag.tokens import _jieba
+
+    _jieba()
+    terms = []
+    for pair in pseg.lcut(question):
+        word = pair.word.strip().lower()
+        if pair.flag in CONTENT_FLAGS and len(word) >= 2 and word not in FRAMING and word not in terms:
+            terms.append(word)
+    return terms
+
+
+def missing_share(terms: list[str], text: str) -> float:
+    """Share of the question's content terms (weighted by rarity in general Chinese) absent from `text`."""
+    if not terms:
+        return 0.0
+    folded = fold(text).lower()
+    weights = {t: _rarity(t) for t in terms}
+    return sum(w for t, w in weights.items() if t not in folded) / sum(weights.values())
+
+
+def _rarity(word: str) -> float:
+    from rag.tokens import _jieba
+
+    dictionary = _jieba().dt
+    return math.log(dictionary.total / (dictionary.FREQ.get(word, 0) + 1))
 
 
 def coverage(terms: dict[str, float], text: str) -> float:
@@ -94,10 +137,9 @@ class ExtractiveAnswerer:
     """
 
     def __init__(self, related: Callable[[Clause], list[Clause]] | None = None, *,
-                 min_coverage: float = 0.34, min_dense: float = 0.80) -> None:
+                 max_missing: float = 0.2) -> None:
         self.related = related or (lambda clause: [])
-        self.min_coverage = min_coverage
-        self.min_dense = min_dense
+        self.max_missing = max_missing
 
     # ---- entry ----------------------------------------------------------------------------
     def answer(self, question: str, hits: Sequence[Hit]) -> Answer:
@@ -120,19 +162,21 @@ class ExtractiveAnswerer:
         out: list[Candidate] = []
         for rank, hit in enumerate(hits[:8]):
             context = " ".join(hit.clause.headings)
-            for sentence in split_sentences(hit.clause.text):
-                body = strip_marker(sentence)
+            sentences = [strip_marker(s) for s in split_sentences(hit.clause.text)]
+            for i, body in enumerate(sentences):
                 if len(body) < 4:
                     continue
                 cov = coverage(terms, body)
-                score = 0.5 * cov + 0.35 * bigram_overlap(question, body) + 0.1 * coverage(terms, context)
-                score += 0.25 / (rank + 1)
-                if asks["quantity"] and re.search(r"\d", body):
-                    score += 0.2
+                score = 0.55 * cov + 0.25 * bigram_overlap(question, body) + 0.1 * coverage(terms, context + body)
+                score += 0.15 / (rank + 1)
+                if asks["quantity"] and NUMBERISH.search(body):
+                    score += 0.15
                 if asks["when"] and re.search(r"\d{4}年|\d+月|年底|年内", body):
-                    score += 0.2
+                    score += 0.15
                 if asks["who"] and re.search(r"负责|牵头|领导小组|办公室|部门|中心", body):
                     score += 0.1
+                if i == 0 and len(sentences) > 1 and len(body) <= 25:
+                    score *= 0.6  # a heading names the topic; the sentences after it answer
                 out.append(Candidate(body, hit, rank, score, cov))
         out.sort(key=lambda c: -c.score)
         return out
@@ -142,40 +186,47 @@ class ExtractiveAnswerer:
         if not hits or not candidates:
             return True
         top_text = "".join(h.clause.index_text() for h in hits[:5])
-        # a year or figure the question names must be in the evidence (2025年 when the plan says 2026年)
-        for figure in re.findall(r"\d{2,}", question):
-            if figure not in top_text:
-                return True
-        cov = coverage(terms, top_text)
-        dense = max((h.scores.get("dense", 0.0) for h in hits[:5]), default=0.0)
-        return cov < self.min_coverage and dense < self.min_dense
+        # a year or figure the question names must be in the evidence (2030年 when the plan says 2026年)
+        if any(figure not in top_text for figure in re.findall(r"\d{2,}", question)):
+            return True
+        # the subject of the question (河南, 安家费, 利率) must be in the evidence
+        if missing_share(content_terms(question), top_text) >= self.max_missing:
+            return True
+        # a "how much" question needs a figure in the sentences that answer it
+        if intent(question)["quantity"] and not NUMBERISH.search(candidates[0].sentence):
+            return True
+        return False
 
     # ---- picking --------------------------------------------------------------------------
-    def pick_best(self, candidates: list[Candidate]) -> list[Candidate]:
+    def pick_best(self, candidates: list[Candidate], limit: int = MAX_SENTENCES) -> list[Candidate]:
+        """The best sentence, plus up to two close runners-up that cover question terms it misses."""
         best = candidates[0]
         picked = [best]
-        seen_terms = best.coverage
         for c in candidates[1:]:
-            if len(picked) >= MAX_SENTENCES - 1:
+            if len(picked) >= limit or c.score < 0.8 * best.score:
                 break
-            # a second sentence only from the same clause, close in score, and adding coverage
-            if c.hit.clause.clause_id == best.hit.clause.clause_id and c.score >= 0.85 * best.score \
-                    and c.coverage > seen_terms:
+            if c.rank <= 2 and c.hit.clause.doc_id == best.hit.clause.doc_id and c.coverage > max(p.coverage for p in picked) - 0.05 \
+                    and c.sentence not in {p.sentence for p in picked} and _adds_terms(c, picked):
                 picked.append(c)
-                seen_terms = c.coverage
         return sorted(picked, key=lambda c: (c.rank, c.hit.clause.text.find(c.sentence)))
 
     def pick_per_document(self, candidates: list[Candidate]) -> list[Candidate]:
-        picked: dict[str, Candidate] = {}
+        """For a comparison: the best sentences of each of the two leading documents, document by document."""
+        docs: list[str] = []
         for c in candidates:
-            picked.setdefault(c.hit.clause.doc_id, c)
-            if len(picked) == 2:
-                break
-        return list(picked.values())
+            if c.hit.clause.doc_id not in docs:
+                docs.append(c.hit.clause.doc_id)
+        picked: list[Candidate] = []
+        for doc in docs[:2]:
+            picked += self.pick_best([c for c in candidates if c.hit.clause.doc_id == doc], limit=2)
+        return picked
 
     def pick_list(self, question: str, terms: dict[str, float], candidates: list[Candidate]) -> list[Candidate]:
+        """Items of a list clause when the best match is a heading with sub-items; else the best sentences."""
         best = candidates[0]
-        items = self.related(best.hit.clause)
+        clause = best.hit.clause
+        is_heading = len(split_sentences(clause.text)) == 1 and len(strip_marker(clause.text)) <= 40
+        items = [c for c in self.related(clause) if c.path[: len(clause.path)] == clause.path] if is_heading else []
         if len(items) < 2:
             return self.pick_best(candidates)
         picked = []
@@ -191,6 +242,21 @@ class ExtractiveAnswerer:
         closest = "；".join(f"《{h.clause.title}》{h.clause.label or '（导语）'}" for h in hits[:3])
         text = ABSTAIN_MESSAGE + (f"最接近的条款：{closest}。" if closest else "")
         return Answer(question=question, text=text, abstained=True, citations=[], retrieved=list(hits))
+
+
+def _adds_terms(candidate: Candidate, picked: list[Candidate]) -> bool:
+    """True when the candidate holds a figure or list item the picked sentences do not."""
+    have = "".join(p.sentence for p in picked)
+    figures = re.findall(r"\d+(?:\.\d+)?", candidate.sentence)
+    return any(f not in have for f in figures) or candidate.hit.clause.clause_id != picked[0].hit.clause.clause_id
+
+
+def _by_document(picked: list[Candidate], lines: list[str]) -> list[str]:
+    """One paragraph per document: 《title》：sentence[1]sentence[2]."""
+    order: dict[str, list[str]] = {}
+    for c, line in zip(picked, lines, strict=True):
+        order.setdefault(c.hit.clause.title, []).append(line)
+    return [f"《{title}》：{''.join(parts)}" for title, parts in order.items()]
 
 
 def compose(question: str, picked: list[Candidate], hits: Sequence[Hit]) -> Answer:
@@ -209,7 +275,7 @@ def compose(question: str, picked: list[Candidate], hits: Sequence[Hit]) -> Answ
         lines.append(f"{sentence}[{numbers[cid]}]")
     multi_doc = len({c.hit.clause.doc_id for c in picked}) > 1
     if multi_doc:
-        text = "\n".join(f"《{c.hit.clause.title}》：{line}" for c, line in zip(picked, lines, strict=True))
+        text = "\n".join(_by_document(picked, lines))
     elif len(lines) > 2 or (len(lines) == 2 and any(c.hit.clause.clause_id != picked[0].hit.clause.clause_id for c in picked)):
         text = "\n".join(f"{i}. {line}" for i, line in enumerate(lines, 1))
     else:

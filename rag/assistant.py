@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from functools import cached_property
 
 from rag.answer import ExtractiveAnswerer, intent
@@ -42,7 +42,9 @@ class Assistant:
             from rag.rerank import CrossEncoderReranker
 
             reranker = CrossEncoderReranker(self.settings.reranker)
-        return Retriever(self.index, self.embedder, reranker=reranker)
+        s = self.settings
+        return Retriever(self.index, self.embedder, fusion=s.fusion, dense_weight=s.dense_weight,
+                         bm25_weight=s.bm25_weight, reranker=reranker)
 
     def answerer(self, name: str | None = None):
         name = name or self.settings.answerer
@@ -87,12 +89,27 @@ class Assistant:
     def ask(self, question: str, *, k: int | None = None, doc: str | Sequence[str] | None = None,
             answerer: str | None = None) -> Answer:
         """Retrieve, answer, check citations; timings in milliseconds."""
+        *_, answer = self.ask_stream(question, k=k, doc=doc, answerer=answerer)
+        return answer
+
+    def ask_stream(self, question: str, *, k: int | None = None, doc: str | Sequence[str] | None = None,
+                   answerer: str | None = None) -> Iterator[str | Answer]:
+        """Like `ask`, but yields the answer text as it is written (LLM chunks), then the Answer."""
         question = question.strip()
         t0 = time.perf_counter()
         hits = self.search(question, k=max(k or self.settings.top_k, 10), doc=doc)
         t1 = time.perf_counter()
-        answer = self.answerer(answerer).answer(question, hits)
+        chosen = self.answerer(answerer)
+        if hasattr(chosen, "stream"):
+            for part in chosen.stream(question, hits):
+                if isinstance(part, Answer):
+                    answer = part
+                else:
+                    yield part
+        else:
+            answer = chosen.answer(question, hits)
+            yield answer.text
         t2 = time.perf_counter()
         answer.retrieved = hits[:10]
         answer.timings_ms = {"retrieve": (t1 - t0) * 1000, "answer": (t2 - t1) * 1000, "total": (t2 - t0) * 1000}
-        return answer
+        yield answer

@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     embed_api_key: str | None = None
     answerer: Literal["extractive", "llm"] = "extractive"
     top_k: int = 5
+    fusion: Literal["rrf", "weighted"] = "weighted"  # measured on eval/qa.jsonl: weighted 0.5:1 beats RRF
+    dense_weight: float = 0.5
+    bm25_weight: float = 1.0
     reranker: str | None = None                   # CrossEncoder name or local path; off by default
     max_file_mb: float = 50.0
     # LLM answerer (any OpenAI-compatible endpoint)

@@ -19,7 +19,7 @@ class Retriever:
     """`search(question)` → fused Hits; every Hit keeps its rank and raw score in each retriever."""
 
     def __init__(self, index: ClauseIndex, embedder: Embedder, *,
-                 fusion: Literal["rrf", "weighted"] = "rrf", dense_weight: float = 1.0,
+                 fusion: Literal["rrf", "weighted"] = "weighted", dense_weight: float = 0.5,
                  bm25_weight: float = 1.0, reranker=None) -> None:
         self.index = index
         self.embedder = embedder
@@ -69,8 +69,9 @@ class Retriever:
             if self.fusion == "rrf":
                 for rank, (cid, _) in enumerate(lst, 1):
                     scores[cid] = scores.get(cid, 0.0) + w / (RRF_K + rank)
-            else:  # weighted sum of max-normalised scores
-                top = max((s for _, s in lst), default=0.0) or 1.0
+            elif lst:  # weighted sum of min-max normalised scores (cosines bunch near 0.9: raw sums flatten them)
+                hi, lo = lst[0][1], min(s for _, s in lst)
+                span = (hi - lo) or 1.0
                 for cid, s in lst:
-                    scores[cid] = scores.get(cid, 0.0) + w * s / top
+                    scores[cid] = scores.get(cid, 0.0) + w * (s - lo) / span
         return sorted(scores.items(), key=lambda kv: -kv[1])

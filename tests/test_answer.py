@@ -30,7 +30,7 @@ def test_technology_contract_target_is_answered_with_figure_and_label(assistant)
     assert cited & {(QCY, "一、"), (QCY, "二、（一）3.")}
     assert re.search(r"\[1\]", answer.text) and not answer.unsupported
     memo = answer.citations[0].memo
-    assert memo.startswith("《秦创原创新驱动平台建设三年行动计划（2024—2026年）》一、：“") and "6000亿元" in memo
+    assert re.match(r"《秦创原创新驱动平台建设三年行动计划（2024—2026年）》(一、|二、（一）3\.)：“[^”]*6000亿元", memo), memo
 
 
 @pytest.mark.parametrize(
