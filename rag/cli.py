@@ -159,7 +159,8 @@ def _register_commands() -> None:
     """Commands that live with their own package (their modules import only click at the top)."""
     import importlib
 
-    for module, name in (("eval.cli", "eval_command"), ("ui.cli", "serve_command")):
+    for module, name in (("eval.cli", "eval_command"), ("ui.cli", "serve_command"), ("rag.bench", "bench_command"),
+                         ("rag.check", "check_command")):
         try:
             command = getattr(importlib.import_module(module), name)
         except ModuleNotFoundError as err:
