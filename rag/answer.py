@@ -175,7 +175,7 @@ class ExtractiveAnswerer:
                     score += 0.15
                 if asks["who"] and re.search(r"负责|牵头|领导小组|办公室|部门|中心", body):
                     score += 0.1
-                if i == 0 and len(sentences) > 1 and len(body) <= 25:
+                if i == 0 and len(sentences) > 1 and len(body) <= 40 and hit.clause.path:
                     score *= 0.6  # a heading names the topic; the sentences after it answer
                 out.append(Candidate(body, hit, rank, score, cov))
         out.sort(key=lambda c: -c.score)
@@ -199,14 +199,17 @@ class ExtractiveAnswerer:
 
     # ---- picking --------------------------------------------------------------------------
     def pick_best(self, candidates: list[Candidate], limit: int = MAX_SENTENCES) -> list[Candidate]:
-        """The best sentence, plus up to two close runners-up that cover question terms it misses."""
+        """The best sentence, plus close runners-up: from its own clause, or adding a figure or item it lacks."""
         best = candidates[0]
         picked = [best]
         for c in candidates[1:]:
-            if len(picked) >= limit or c.score < 0.8 * best.score:
+            if len(picked) >= limit or c.score < 0.6 * best.score:
                 break
-            if c.rank <= 2 and c.hit.clause.doc_id == best.hit.clause.doc_id and c.coverage > max(p.coverage for p in picked) - 0.05 \
-                    and c.sentence not in {p.sentence for p in picked} and _adds_terms(c, picked):
+            if c.sentence in {p.sentence for p in picked} or c.hit.clause.doc_id != best.hit.clause.doc_id:
+                continue
+            same_clause = c.hit.clause.clause_id == best.hit.clause.clause_id
+            if (same_clause and c.score >= 0.7 * best.score) or (c.score >= 0.8 * best.score and c.rank <= 2
+                                                                 and _adds_information(c, picked)):
                 picked.append(c)
         return sorted(picked, key=lambda c: (c.rank, c.hit.clause.text.find(c.sentence)))
 
@@ -244,8 +247,8 @@ class ExtractiveAnswerer:
         return Answer(question=question, text=text, abstained=True, citations=[], retrieved=list(hits))
 
 
-def _adds_terms(candidate: Candidate, picked: list[Candidate]) -> bool:
-    """True when the candidate holds a figure or list item the picked sentences do not."""
+def _adds_information(candidate: Candidate, picked: list[Candidate]) -> bool:
+    """True when the candidate comes from another clause or holds a figure the picked sentences do not."""
     have = "".join(p.sentence for p in picked)
     figures = re.findall(r"\d+(?:\.\d+)?", candidate.sentence)
     return any(f not in have for f in figures) or candidate.hit.clause.clause_id != picked[0].hit.clause.clause_id
@@ -276,7 +279,7 @@ def compose(question: str, picked: list[Candidate], hits: Sequence[Hit]) -> Answ
     multi_doc = len({c.hit.clause.doc_id for c in picked}) > 1
     if multi_doc:
         text = "\n".join(_by_document(picked, lines))
-    elif len(lines) > 2 or (len(lines) == 2 and any(c.hit.clause.clause_id != picked[0].hit.clause.clause_id for c in picked)):
+    elif len(lines) > 1 and len({c.hit.clause.clause_id for c in picked}) > 1:
         text = "\n".join(f"{i}. {line}" for i, line in enumerate(lines, 1))
     else:
         text = "".join(lines)
