@@ -18,6 +18,10 @@ WHEN = re.compile(r"什么时候|何时|哪一?年|时间|期限|截至|截止|�
 WHO = re.compile(r"谁|哪个部门|哪些部门|哪家|由谁|牵头|负责")
 LIST = re.compile(r"哪些|哪几|几个方面|几项|有什么(?:措施|举措|任务|要求|内容|方面)|包括什么|包括哪|都有|列举|主要任务|重点任务|分别是|举措|措施有")
 COMPARE = re.compile(r"对比|比较|区别|异同|不同|各自|各有|各是|分别|两[省地份个]|相比|还是|vs|VS|和.{1,8}(?:都|各)")
+PLACES = re.compile(
+    "北京|天津|河北|山西|内蒙古|辽宁|吉林|黑龙江|上海|江苏|浙江|安徽|福建|江西|山东|河南|湖北|湖南|广东|广西|海南|重庆|四川"
+    "|贵州|云南|西藏|陕西|甘肃|青海|宁夏|新疆|秦创原"
+)
 GENERIC = frozenset("发展 推动 推进 建设 加强 支持 实施 工作 创新 全面 加快 打造 构建 提升 开展 完善 我省 全省 计划 行动 意见 指导 三年 文件 方面".split())
 
 # Words that frame a question rather than name its subject: their absence from the evidence means nothing.
@@ -57,8 +61,13 @@ def intent(question: str) -> dict[str, bool]:
         "when": bool(WHEN.search(question)),
         "who": bool(WHO.search(question)),
         "list": bool(LIST.search(question)),
-        "compare": bool(COMPARE.search(question)),
+        "compare": bool(COMPARE.search(question)) or len(_places(question)) > 1,
     }
+
+
+def _places(question: str) -> set[str]:
+    """Provinces the question names (秦创原 is Shaanxi's platform)."""
+    return {"陕西" if p == "秦创原" else p for p in PLACES.findall(question)}
 
 
 def key_terms(question: str) -> dict[str, float]:
