@@ -61,11 +61,11 @@ def intent(question: str) -> dict[str, bool]:
         "when": bool(WHEN.search(question)),
         "who": bool(WHO.search(question)),
         "list": bool(LIST.search(question)),
-        "compare": bool(COMPARE.search(question)) or len(_places(question)) > 1,
+        "compare": bool(COMPARE.search(question)) or len(places_in(question)) > 1,
     }
 
 
-def _places(question: str) -> set[str]:
+def places_in(question: str) -> set[str]:
     """Provinces the question names (秦创原 is Shaanxi's platform)."""
     return {"陕西" if p == "秦创原" else p for p in PLACES.findall(question)}
 

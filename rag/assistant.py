@@ -6,7 +6,7 @@ import time
 from collections.abc import Iterator, Sequence
 from functools import cached_property
 
-from rag.answer import ExtractiveAnswerer, intent
+from rag.answer import ExtractiveAnswerer, intent, places_in
 from rag.config import Settings
 from rag.embedders import Embedder, make_embedder
 from rag.index import ClauseIndex
@@ -67,10 +67,32 @@ class Assistant:
         return [c for c in doc_clauses if len(c.path) == depth and c.path[: depth - 1] == clause.path[:-1]]
 
     def search(self, question: str, k: int = 10, doc: str | Sequence[str] | None = None) -> list[Hit]:
+        asks = intent(question)
+        if not doc and not asks["compare"]:
+            doc = self.documents_of_place(question)
         hits = self.retriever.search(question, k=k, doc=doc)
-        if intent(question)["compare"] and not doc:
+        if asks["compare"] and not doc:
             hits = self._per_document(question, hits, k)
         return hits
+
+    def documents_of_place(self, question: str) -> list[str] | None:
+        """When the question names one province and some documents are that province's, only those."""
+        places = places_in(question)
+        if len(places) != 1:
+            return None
+        (place,) = places
+        docs = [d for d, found in self._document_places.items() if place in found]
+        return docs or None
+
+    @cached_property
+    def _document_places(self) -> dict[str, set[str]]:
+        """Provinces each document is about, read from its title and the opening of its text."""
+        found: dict[str, set[str]] = {}
+        for doc_id, entry in self.index.manifest.documents.items():
+            opening = next(iter(self.index.clauses([doc_id])), None)
+            text = entry.get("title", "") + (opening.text[:300] if opening else "")
+            found[doc_id] = places_in(text)
+        return found
 
     def _per_document(self, question: str, hits: list[Hit], k: int) -> list[Hit]:
         """For a comparison, the best hits of each of the two leading documents, interleaved."""
