@@ -25,7 +25,7 @@ install: $(STAMP)
 # Ingest corpus/ (incremental: unchanged files are skipped in seconds), then open the app.
 run: $(STAMP)
 	$(BIN)/policy-rag ingest corpus || test $$? -eq 2
-	$(BIN)/policy-rag ask
+	$(BIN)/policy-rag serve
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

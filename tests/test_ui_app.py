@@ -1,0 +1,127 @@
+"""ui.app handlers without a browser: streaming, follow-ups, errors as messages, feedback, memo, uploads."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import gradio as gr
+import pytest
+from docx import Document as DocxDocument
+
+from rag.assistant import Assistant
+from rag.config import Settings
+from ui.app import AppState, Handlers
+
+from .fake_openai import FakeOpenAI
+from .test_ui_upload import YANGLING
+
+TECH = "秦创原到2026年技术合同成交额要达到多少？"
+
+
+def handlers_for(data_dir: Path, embedder, **settings) -> Handlers:
+    s = Settings(data_dir=data_dir, **settings)
+    return Handlers(AppState(s, Assistant(s, embedder=embedder)))
+
+
+def run(handlers: Handlers, question: str, history=None, past=None, docs=None):
+    """Drain the streaming handler; returns every yielded (history, sources, turns, textbox)."""
+    return list(handlers.ask(question, history or [], past or [], docs))
+
+
+def test_ask_streams_into_the_chat_then_fills_the_sources(seed_index_dir, embedder):
+    steps = run(handlers_for(seed_index_dir, embedder), TECH)
+    first, last = steps[0], steps[-1]
+    assert first[0][-1]["content"].startswith("正在检索") and first[3] == ""        # shown at once, box cleared
+    history, sources, turns, _ = last
+    assert [m["role"] for m in history] == ["user", "assistant"]
+    assert "6000亿元" in history[-1]["content"] and 'href="#src-1-1"' in history[-1]["content"]
+    assert 'id="src-1-1"' in sources and "<mark>" in sources
+    assert len(turns) == 1 and turns[0].answer.citations
+
+
+def test_follow_up_is_answered_in_the_context_of_the_previous_question(seed_index_dir, embedder):
+    handlers = handlers_for(seed_index_dir, embedder)
+    history, _, turns, _ = run(handlers, "秦创原对科技金融有什么支持？")[-1]
+    history, sources, turns, _ = run(handlers, "那山西呢？", history, turns)[-1]
+    assert turns[-1].question == "山西对科技金融有什么支持？"
+    assert "按「山西对科技金融有什么支持？」理解" in history[-1]["content"]
+    assert "第2问：山西对科技金融有什么支持？" in sources and "第1问：秦创原对科技金融有什么支持？" in sources
+
+
+def test_ask_within_chosen_documents(seed_index_dir, embedder):
+    handlers = handlers_for(seed_index_dir, embedder)
+    shanxi = [d for d, e in handlers.state.documents().items() if "山西" in e["title"]]
+    *_, (_, _, turns, _) = run(handlers, "对中试基地有什么支持？", docs=shanxi)
+    assert {c.clause.doc_id for c in turns[0].answer.citations} == set(shanxi)
+    assert turns[0].docs == tuple(shanxi)
+
+
+def test_missing_index_is_a_message_not_a_traceback(tmp_path, embedder):
+    handlers = handlers_for(tmp_path / "empty", embedder)
+    history, _, turns, _ = run(handlers, TECH)[-1]
+    assert "还没有可检索的政策文件" in history[-1]["content"]
+    assert turns[0].answer is None
+    assert "还没有收录任何文件" in handlers.documents()[0]
+
+
+def test_llm_answer_streams_chunk_by_chunk(seed_index_dir, embedder):
+    reply = "到2026年，全省技术合同成交额突破6000亿元[1]。"
+    with FakeOpenAI(lambda messages: reply) as server:
+        handlers = handlers_for(seed_index_dir, embedder, answerer="llm", llm_base_url=server.url)
+        steps = run(handlers, TECH)
+    partial = [s[0][-1]["content"] for s in steps if s[0][-1]["content"].endswith("▍")]
+    assert len(partial) >= 3                                   # the fake server sends 4 characters at a time
+    assert "6000亿元" in steps[-1][0][-1]["content"] and "href=\"#src-1-1\"" in steps[-1][0][-1]["content"]
+
+
+def test_feedback_is_appended_as_json_lines(seed_index_dir, tmp_path, embedder):
+    handlers = handlers_for(seed_index_dir, embedder)
+    handlers.state.settings = Settings(data_dir=tmp_path)       # feedback goes beside a throwaway index
+    _, _, turns, _ = run(handlers, TECH)[-1]
+    note, box = handlers.like(turns, "引用准确", gr.LikeData(None, {"index": 1, "value": "", "liked": True}))
+    assert "已记录“赞”和您的意见" in note and box == ""
+    handlers.like(turns, "", gr.LikeData(None, {"index": [1, 0], "value": "", "liked": False}))
+    lines = [json.loads(x) for x in (tmp_path / "feedback.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [x["rating"] for x in lines] == ["up", "down"]
+    assert lines[0]["comment"] == "引用准确" and lines[0]["question"] == TECH and "6000亿元" in lines[0]["answer"]
+    assert lines[0]["citations"][0]["label"] == "二、（一）3." and lines[0]["citations"][0]["memo"]
+
+
+def test_export_memo_offers_docx_and_markdown(seed_index_dir, embedder):
+    handlers = handlers_for(seed_index_dir, embedder)
+    _, _, turns, _ = run(handlers, TECH)[-1]
+    files = [Path(f) for f in handlers.export(turns).constructor_args["value"]]
+    assert [p.suffix for p in files] == [".docx", ".md"]
+    assert any("6000亿元" in p.text for p in DocxDocument(str(files[0])).paragraphs)
+    assert "6000亿元" in files[1].read_text(encoding="utf-8")
+
+
+def test_upload_handler_reports_each_file_and_refreshes_the_documents(seed_index_copy, tmp_path, embedder):
+    handlers = handlers_for(seed_index_copy, embedder)
+    good = tmp_path / "杨凌种业措施.txt"
+    good.write_bytes(YANGLING.encode("gb18030"))
+    bad = tmp_path / "fake.pdf"
+    bad.write_text("not a pdf")
+    report, doc_list, _dropdown, cleared = handlers.add_files([str(good), str(bad)])
+    assert "杨凌种业措施\\.txt | ✓ 已加入 | 4" in report and "fake\\.pdf | ✗ 未接收" in report
+    assert "杨凌示范区支持种业创新的若干措施" in doc_list and "共 3 份文件" in doc_list
+    assert cleared is None
+    *_, (history, _, _, _) = run(handlers, "杨凌对新认定的国家级种业创新平台奖励多少？")
+    assert "500万元" in history[-1]["content"]
+
+
+def test_upload_without_files_is_a_message():
+    with pytest.raises(gr.Error, match="请先选择"):
+        Handlers(AppState(Settings())).add_files([])
+
+
+def test_first_upload_creates_the_index(tmp_path, embedder):
+    handlers = handlers_for(tmp_path / "new", embedder)
+    handlers.state.warm()                                                  # no index yet: no error
+    good = tmp_path / "杨凌种业措施.txt"
+    good.write_bytes(YANGLING.encode("gb18030"))
+    report, doc_list, *_ = handlers.add_files([str(good)])
+    assert "✓ 已加入" in report and "共 1 份文件" in doc_list
+    *_, (history, _, _, _) = run(handlers, "杨凌对新认定的国家级种业创新平台奖励多少？")
+    assert "500万元" in history[-1]["content"]
