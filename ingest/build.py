@@ -1,17 +1,23 @@
-"""Walks the corpus, parses changed files into clauses and writes them through ClauseIndex."""
+"""Walks the corpus, parses changed files into clauses and writes them through ClauseIndex.
+
+One run is a pipeline, so the cores never wait for each other: this thread loads, parses and
+tokenises a document (jieba) and writes finished ones, while its vectors are embedded in the
+background (ingest.embedding). At most MAX_PENDING_CHARS of parsed text waits for vectors, so memory
+stays bounded however large the corpus is; vectors go to the index document by document.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import sys
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-import numpy as np
-
 from ingest.clauses import PARSER_VERSION, split_clauses
+from ingest.embedding import PassageVectors, VectorRequest
 from ingest.loaders import SUPPORTED_SUFFIXES, is_sidecar, load_documents
 from rag.config import Settings
 from rag.embedders import Embedder, make_embedder
@@ -20,7 +26,8 @@ from rag.index import ClauseIndex, VectorCache
 from rag.records import Clause, Document
 from rag.tokens import tokenize
 
-EMBED_BATCH = 16
+MAX_PENDING_CHARS = 300_000  # parsed document text waiting for its vectors
+Progress = Callable[[int, int], None]  # (characters done, characters to do); the total may be revised
 
 
 @dataclass
@@ -40,9 +47,10 @@ class IngestReport:
     documents: list[FileResult] = field(default_factory=list)
     clauses_total: int = 0
     seconds: float = 0.0
-    embed_seconds: float = 0.0
-    bm25_seconds: float = 0.0
-    embedded: int = 0  # texts actually embedded (cache misses)
+    embed_seconds: float = 0.0   # wall-clock seconds during which vectors were being computed
+    bm25_seconds: float = 0.0    # jieba tokenising (overlapping the embedding) + building the BM25 index
+    embedded: int = 0            # texts actually embedded (cache misses)
+    embedded_chars: int = 0
 
     @property
     def failed(self) -> list[FileResult]:
@@ -53,12 +61,60 @@ class IngestReport:
             "documents": [asdict(r) for r in self.documents],
             "clauses_total": self.clauses_total,
             "seconds": round(self.seconds, 3),
+            "embedded": self.embedded,
+            "embed_seconds": round(self.embed_seconds, 3),
+            "bm25_seconds": round(self.bm25_seconds, 3),
         }
+
+    @property
+    def changed(self) -> bool:
+        """Something was added, updated or removed (else the BM25 index is still current)."""
+        return any(r.status in ("added", "updated", "removed") for r in self.documents)
 
 
 def embed_text(clause: Clause, embed_chars: int) -> str:
     """What the embedder sees: title + heading path + clause text, cut to `embed_chars` characters."""
     return clause.index_text()[:embed_chars]
+
+
+@dataclass
+class _Pending:
+    """A parsed, tokenised document whose vectors are on their way."""
+
+    doc: Document
+    clauses: list[Clause]
+    tokens: list[list[str]]
+    vectors: VectorRequest
+
+
+class _Progress:
+    """Characters of document text done / to do. Files not read yet count as bytes / 3 (UTF-8 Chinese)."""
+
+    def __init__(self, callback: Progress | None, files: Sequence[Path]) -> None:
+        self.callback = callback
+        self.estimates = {f: _size(f) // 3 for f in files}
+        self.total = sum(self.estimates.values())
+        self.done = 0
+
+    def read(self, file: Path, chars: int) -> None:
+        """`file` was read: `chars` of its text are to be indexed (0 when unchanged or failed)."""
+        self.total += chars - self.estimates.pop(file, 0)
+        self._report()
+
+    def advance(self, chars: int) -> None:
+        self.done += chars
+        self._report()
+
+    def _report(self) -> None:
+        if self.callback:
+            self.callback(self.done, max(self.total, self.done))
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def iter_files(paths: Sequence[Path]) -> Iterator[tuple[Path, Path]]:
@@ -67,7 +123,9 @@ def iter_files(paths: Sequence[Path]) -> Iterator[tuple[Path, Path]]:
         if given.is_dir():
             for file in sorted(given.rglob("*")):
                 rel = file.relative_to(given)
-                if file.is_file() and not any(p.startswith(".") for p in rel.parts) and not is_sidecar(file):
+                # a symlink that resolves to nothing (a loop, a dangling link) is yielded to be reported as failed
+                wanted = file.is_file() or (file.is_symlink() and not file.exists())
+                if wanted and not any(p.startswith(".") for p in rel.parts) and not is_sidecar(file):
                     yield file, given
         else:
             yield given, given.parent
@@ -84,8 +142,7 @@ def file_hash(path: Path) -> str:
 class Ingester:
     """One ingest run over a data dir: incremental, file by file, bad files reported not fatal."""
 
-    def __init__(self, settings: Settings, embedder: Embedder | None = None,
-                 progress: Callable[[int, int], None] | None = None) -> None:
+    def __init__(self, settings: Settings, embedder: Embedder | None = None, progress: Progress | None = None) -> None:
         self.settings = settings
         self.embedder = embedder or make_embedder(
             settings.embedder, base_url=settings.embed_base_url, api_key=settings.embed_api_key
@@ -119,49 +176,61 @@ class Ingester:
             chroma_url=self.settings.chroma_url,
         )
         cache = VectorCache(Path(self.settings.data_dir) / "vectors.sqlite", self.embedder.name)
+        vectors = PassageVectors(self.embedder, cache, self.settings.embed_workers)
         try:
-            seen = self._ingest_files(index, cache, paths, report)
+            seen = self._ingest_files(index, vectors, paths, report)
             self._remove_missing(index, paths, seen, report)
-            t = time.perf_counter()
-            index.rebuild_bm25()
-            report.bm25_seconds += time.perf_counter() - t
+            if report.changed:  # an unchanged corpus re-ingests in seconds: no BM25 rebuild
+                t = time.perf_counter()
+                index.rebuild_bm25()
+                report.bm25_seconds += time.perf_counter() - t
             index.save()
             report.clauses_total = index.count()
         finally:
+            vectors.close()
             cache.close()
             index.close()
+        report.embed_seconds = vectors.busy_seconds()
+        report.embedded, report.embedded_chars = vectors.embedded, vectors.embedded_chars
         report.seconds = time.perf_counter() - started
         return report
 
     # ---- per file ---------------------------------------------------------------------------
-    def _ingest_files(self, index: ClauseIndex, cache: VectorCache, paths: Sequence[Path],
+    def _ingest_files(self, index: ClauseIndex, vectors: PassageVectors, paths: Sequence[Path],
                       report: IngestReport) -> set[str]:
         seen: set[str] = set()
         files = list(iter_files([Path(p) for p in paths]))
         max_bytes = int(self.settings.max_file_mb * 1024 * 1024)
-        for n, (file, root) in enumerate(files, 1):
+        progress = _Progress(self.progress, [f for f, _ in files])
+        pending: deque[_Pending] = deque()
+        for file, root in files:
             source = _display_path(file)
+            docs: list[Document] = []
             if file.suffix.lower() not in SUPPORTED_SUFFIXES:
                 report.documents.append(FileResult(source, None, None, "skipped",
                                                    error=f"unsupported file type {file.suffix or '(none)'}"))
-                continue
-            try:
-                docs = self._changed_documents(index, file, root, max_bytes, seen, report)
-                for doc in docs:
-                    self._ingest_document(index, cache, doc, report)
-            except DocumentReadError as err:
-                report.documents.append(FileResult(source, None, None, "failed", error=str(err)))
-                # keep whatever this file had in the index: a failed re-read must not lose it
-                seen.update(d for d, e in index.manifest.documents.items() if e.get("file") == source)
-            if self.progress:
-                self.progress(n, len(files))
+            else:
+                try:
+                    docs = self._changed_documents(index, file, root, max_bytes, seen, report)
+                except DocumentReadError as err:
+                    report.documents.append(FileResult(source, None, None, "failed", error=str(err)))
+                    # keep whatever this file had in the index: a failed re-read must not lose it
+                    seen.update(d for d, e in index.manifest.documents.items() if e.get("file") == source)
+            progress.read(file, sum(len(d.text) for d in docs))
+            for doc in docs:
+                pending.append(self._start_document(doc, vectors, report))
+                self._write_ready(index, pending, report, progress)
+        self._write_ready(index, pending, report, progress, drain=True)
         return seen
 
     def _changed_documents(self, index: ClauseIndex, file: Path, root: Path, max_bytes: int,
                            seen: set[str], report: IngestReport) -> list[Document]:
         """Documents of `file` that are new or changed; unchanged ones are reported and skipped."""
         source = _display_path(file)
-        digest = file_hash(file)
+        try:
+            digest = file_hash(file)
+        except OSError as error:  # a symlink loop, a dangling link, an unreadable file: one failed line
+            raise DocumentReadError(f"{source}: cannot read ({error.strerror or error})") from error
         known = {d: e for d, e in index.manifest.documents.items() if e.get("file") == source}
         if known and all(e.get("file_hash") == digest for e in known.values()):
             for doc_id, entry in known.items():
@@ -182,35 +251,36 @@ class Ingester:
         self._file_hashes[source] = digest
         return changed
 
-    def _ingest_document(self, index: ClauseIndex, cache: VectorCache, doc: Document,
-                         report: IngestReport) -> None:
+    def _start_document(self, doc: Document, vectors: PassageVectors, report: IngestReport) -> _Pending:
+        """Parse `doc`, send its texts to be embedded, and tokenise it while they are."""
         clauses = split_clauses(doc)  # parse fully before anything old is replaced
-        tokens = [tokenize(c.index_text()) for c in clauses]
-        vectors = self._embed(cache, [embed_text(c, self.settings.embed_chars) for c in clauses], report)
+        request = vectors.request([embed_text(c, self.settings.embed_chars) for c in clauses])
+        t = time.perf_counter()
+        tokens = [tokenize(c.index_text()) for c in clauses]  # BM25 sees the full text
+        report.bm25_seconds += time.perf_counter() - t
+        return _Pending(doc, clauses, tokens, request)
+
+    def _write_ready(self, index: ClauseIndex, pending: deque[_Pending], report: IngestReport,
+                     progress: _Progress, drain: bool = False) -> None:
+        """Write the oldest documents whose vectors are ready; wait for them when too much is pending."""
+        while pending:
+            waiting = sum(len(p.doc.text) for p in pending)
+            if not (drain or waiting > MAX_PENDING_CHARS or pending[0].vectors.done()):
+                return
+            job = pending.popleft()
+            self._write_document(index, job, report)
+            progress.advance(len(job.doc.text))
+
+    def _write_document(self, index: ClauseIndex, job: _Pending, report: IngestReport) -> None:
+        doc = job.doc
+        vectors = job.vectors.result(self.embedder.dim)
         status = "updated" if doc.doc_id in index.manifest.documents else "added"
         entry = {
             "file": doc.source, "file_hash": self._file_hashes.get(doc.source), "hash": doc.content_hash,
-            "title": doc.title, "clauses": len(clauses), "meta": doc.meta,
+            "title": doc.title, "clauses": len(job.clauses), "meta": doc.meta,
         }
-        index.replace_document(doc.doc_id, clauses, vectors, tokens, entry)
-        report.documents.append(FileResult(doc.source, doc.doc_id, doc.title, status, len(clauses)))
-
-    def _embed(self, cache: VectorCache, texts: list[str], report: IngestReport) -> np.ndarray:
-        """Vectors for `texts`, from the cache where possible; misses embedded in length-sorted batches."""
-        keys = [cache.key(t) for t in texts]
-        found = cache.get_many(keys)
-        missing = sorted({k: t for k, t in zip(keys, texts) if k not in found}.items(), key=lambda kv: len(kv[1]))
-        t0 = time.perf_counter()
-        for i in range(0, len(missing), EMBED_BATCH):
-            batch = missing[i : i + EMBED_BATCH]
-            vecs = self.embedder.embed_passages([t for _, t in batch])
-            cache.put_many(zip([k for k, _ in batch], vecs))
-            found.update(zip([k for k, _ in batch], vecs))
-        report.embed_seconds += time.perf_counter() - t0
-        report.embedded += len(missing)
-        if not texts:
-            return np.zeros((0, self.embedder.dim), dtype=np.float32)
-        return np.stack([found[k] for k in keys])
+        index.replace_document(doc.doc_id, job.clauses, vectors, job.tokens, entry)
+        report.documents.append(FileResult(doc.source, doc.doc_id, doc.title, status, len(job.clauses)))
 
     def _remove_missing(self, index: ClauseIndex, paths: Sequence[Path], seen: set[str],
                         report: IngestReport) -> None:
@@ -233,9 +303,13 @@ def _is_under(file: str, root: str) -> bool:
 def _display_path(path: Path) -> str:
     """The path as shown to users and stored as `source`: relative to the working dir when inside it."""
     try:
-        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+        resolved = path.resolve()
+    except RuntimeError:  # a symlink loop: show the link itself
+        resolved = path.parent.resolve() / path.name
+    try:
+        return resolved.relative_to(Path.cwd().resolve()).as_posix()
     except ValueError:
-        return path.resolve().as_posix()
+        return resolved.as_posix()
 
 
 def ingest(settings: Settings, paths: Iterable[Path] | None = None, embedder: Embedder | None = None,

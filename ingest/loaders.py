@@ -48,6 +48,8 @@ def load_documents(path: Path, root: Path | None = None, max_bytes: int | None =
         supported = " ".join(SUPPORTED_SUFFIXES)
         raise UnsupportedFormatError(f"{name}: unsupported file type '{suffix or path.name}' (supported: {supported})")
     data = _read_bytes(path, name, max_bytes)
+    if not data:  # else each format names its own symptom ("File is not a zip file" for a .docx)
+        raise DocumentReadError(f"{name}: empty file (0 bytes)")
     if suffix == ".jsonl":
         return load_jsonl(data, name)
     parsed = _PARSERS[suffix](data, name)

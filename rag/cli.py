@@ -52,7 +52,8 @@ def ingest(paths: tuple[Path, ...], data_dir: Path | None, as_json: bool) -> Non
     if not as_json and sys.stderr.isatty():
         from tqdm import tqdm
 
-        bar = tqdm(total=0, unit="file", file=sys.stderr, desc="ingest")
+        # characters of document text (a single big JSONL is one file): the ETA follows the embedding
+        bar = tqdm(total=0, unit="字", unit_scale=True, file=sys.stderr, desc="ingest")
 
     def progress(done: int, total: int) -> None:
         if bar is not None:

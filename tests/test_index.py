@@ -40,9 +40,10 @@ def test_seed_index_holds_both_documents_with_titles(seed_index_dir):
 def test_vectors_chroma_bm25_and_records_agree(seed_index_dir):
     index = ClauseIndex.open(seed_index_dir, **_identity(seed_index_dir))
     ids = {c.clause_id for c in index.clauses()}
+    refs = index.vector_refs()  # vector id → (clause id, doc id): vector ids are content-addressed
     chroma_ids = set(index.collection.get(include=[])["ids"])
     bm25_ids = set(json.loads((seed_index_dir / "bm25" / "ids.json").read_text(encoding="utf-8")))
-    assert ids == chroma_ids == bm25_ids
+    assert chroma_ids == set(refs) and {c for c, _ in refs.values()} == ids == bm25_ids
     assert len(ids) == index.count() > 40
 
 
@@ -112,7 +113,7 @@ def test_failed_reread_keeps_old_clauses(tmp_path, embedder):
     shutil.copytree(CORPUS, corpus)
     settings = Settings(data_dir=tmp_path / "data")
     ingest(settings, [corpus], embedder=embedder)
-    (corpus / QCY).write_bytes(b"\x00\xff" * 50)  # the file is now junk
+    (corpus / QCY).write_bytes(b"\x00\x01\x02\x03" * 50)  # the file is now binary junk
     report = ingest(settings, [corpus], embedder=embedder)
     assert {r.path.rsplit("/", 1)[-1]: r.status for r in report.documents}[QCY] == "failed"
     assert "二、（一）3." in _labels(settings.data_dir, QCY)  # nothing already indexed was lost
@@ -139,7 +140,7 @@ def test_cli_ingest_json_and_clauses_json(tmp_path, embedder, monkeypatch):
     result = runner.invoke(main, ["ingest", str(corpus), "--data-dir", str(data), "--json"])
     assert result.exit_code == 0, result.output
     out = json.loads(result.output)
-    assert set(out) == {"documents", "clauses_total", "seconds"}
+    assert {"documents", "clauses_total", "seconds"} <= set(out)  # the contract; timings may be added
     assert {tuple(sorted(d)) for d in out["documents"]} == {("clauses", "doc_id", "error", "path", "status", "title")}
     assert out["clauses_total"] == sum(d["clauses"] for d in out["documents"])
 

@@ -57,9 +57,21 @@ def check(name: str, data: bytes, max_mb: float) -> str | None:
         return "扩展名是 .pdf，但内容不是 PDF 文件"
     if suffix == ".docx":
         return _check_docx(data)
-    if suffix != ".pdf" and b"\x00" in data[:4096]:
+    if suffix != ".pdf" and not _reads_as_text(data):
         return f"扩展名是 {suffix}，但内容是二进制数据，不是文本"
     return None
+
+
+def _reads_as_text(data: bytes) -> bool:
+    """The same decoder ingest uses decides (UTF-16 text has NUL bytes and is still text)."""
+    from ingest.encoding import decode_text
+    from rag.errors import DocumentReadError
+
+    try:
+        decode_text(data, "upload")
+    except DocumentReadError:
+        return False
+    return True
 
 
 def _check_docx(data: bytes) -> str | None:
