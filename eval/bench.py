@@ -1,0 +1,397 @@
+"""Public benchmarks (../shared/bench/<name>): corpus conversion, ingest, passage-level retrieval scoring.
+
+Each bench folder holds corpus.jsonl (id, title, text) and qa.jsonl with gold evidence as character
+spans of the corpus text (see its README). We convert the corpus to a JSONL collection our loader
+reads, ingest it into <data dir>/bench/<name>/ (re-used while unchanged) and ask every question
+through `Assistant.ask`. A retrieved clause is a hit when it overlaps a gold span; for
+ncp_policy_qa we also report the stricter "the clause contains the whole answer span".
+Clause offsets are in the cleaned text, gold spans in the raw text: both are mapped onto the
+`norm()` form (whitespace removed, width folded), where the two texts agree character for character.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from bisect import bisect_left
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from eval.metrics import KS, norm
+from rag.config import Settings
+from rag.errors import PolicyRagError
+
+BENCHES = ("legal_dc", "ncp_policy_qa")
+DEFAULT_BENCH_DIR = Path(__file__).resolve().parents[2] / "shared" / "bench"
+# The READMEs' character-bigram BM25 over fixed 300-character chunks (all questions), hit@1/5/10.
+README_REFERENCE = {
+    "legal_dc": {"hit_at_1": 0.585, "hit_at_5": 0.855, "hit_at_10": 0.925},
+    "ncp_policy_qa": {"hit_at_1": 0.637, "hit_at_5": 0.860, "hit_at_10": 0.920},
+}
+REFERENCE_CHUNK = 300
+# ncp_policy_qa joins paragraphs with one space; a space beside Chinese text is a paragraph break.
+_PARAGRAPH_SPACE = re.compile(r"(?<=[^\x00-\x7f]) +| +(?=[^\x00-\x7f])")
+
+
+@dataclass(frozen=True, slots=True)
+class BenchItem:
+    """One bench question with its gold evidence as (doc_id, start, end) spans of the raw text."""
+
+    id: str
+    question: str
+    spans: tuple[tuple[str, int, int], ...]
+    answer: str = ""                       # ncp_policy_qa: the extractive answer span
+    type: str = ""
+
+
+# ---- corpus ---------------------------------------------------------------------------------------
+def bench_path(bench_dir: Path, name: str) -> Path:
+    if name not in BENCHES:
+        raise PolicyRagError(f"unknown bench {name!r}; choose one of {', '.join(BENCHES)}")
+    path = Path(bench_dir) / name
+    if not (path / "corpus.jsonl").exists():
+        raise PolicyRagError(f"{path}/corpus.jsonl not found; pass --bench-dir (the folder holding {name}/)")
+    return path
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def to_record(raw: dict[str, Any]) -> dict[str, str]:
+    """A bench corpus line as a collection record our loader reads; offsets of `text` are kept.
+
+    A text without line breaks (ncp_policy_qa) gets its paragraph spaces turned into newlines (one
+    character for one, so gold offsets still hold), and an empty title becomes its headline.
+    """
+    text = raw["text"]
+    if "\n" not in text:
+        text = _PARAGRAPH_SPACE.sub(lambda m: "\n" * len(m.group()), text)
+    title = raw.get("title") or text.split("\n", 1)[0][:80]
+    return {"id": raw["id"], "title": title, "text": text}
+
+
+def select_documents(records: Sequence[dict[str, Any]], items: Sequence[BenchItem], max_docs: int | None,
+                     same: dict[str, list[str]] | None = None) -> list[dict[str, Any]]:
+    """The corpus, or (with `max_docs`) the gold documents of `items` plus distractors in corpus order.
+
+    Gold documents always stay; distractors fill up to `max_docs`. Deterministic, so a re-run re-uses the index.
+    """
+    if not max_docs or max_docs >= len(records):
+        return list(records)
+    gold = {doc for item in items for doc, _, _ in item.spans}
+    gold |= {twin for doc in list(gold) for twin in (same or {}).get(doc, [])}
+    room = max(0, max_docs - len(gold))
+    chosen = []
+    for record in records:
+        if record["id"] in gold:
+            chosen.append(record)
+        elif room:
+            chosen.append(record)
+            room -= 1
+    return chosen
+
+
+def convert_corpus(source: Path, target: Path, records: Sequence[dict[str, Any]] | None = None) -> bool:
+    """Write the converted collection to `target`; leave it untouched (so ingest skips it) when unchanged."""
+    records = read_jsonl(source) if records is None else records
+    lines = [json.dumps(to_record(r), ensure_ascii=False) for r in records]
+    content = "\n".join(lines) + "\n"
+    if target.exists() and target.read_text(encoding="utf-8") == content:
+        return False
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(content, encoding="utf-8")
+    return True
+
+
+def bench_settings(settings: Settings, name: str) -> Settings:
+    """The bench's own data dir <data dir>/bench/<name>/, its converted corpus in source/ inside it."""
+    data_dir = Path(settings.data_dir) / "bench" / name
+    return settings.model_copy(update={"data_dir": data_dir, "corpus_dir": data_dir / "source"})
+
+
+def prepare_index(settings: Settings, name: str, bench_dir: Path, embedder,
+                  records: Sequence[dict[str, Any]] | None = None) -> Settings:
+    """Convert and ingest the bench corpus, or `records` of it (incremental: unchanged costs a file hash)."""
+    from ingest.build import ingest
+
+    own = bench_settings(settings, name)
+    convert_corpus(bench_path(bench_dir, name) / "corpus.jsonl", own.corpus_dir / f"{name}.jsonl", records)
+    report = ingest(own, [own.corpus_dir], embedder=embedder)
+    if report.failed:
+        raise PolicyRagError(f"ingesting bench {name} failed: {report.failed[0].error}")
+    return own
+
+
+def load_items(name: str, bench_dir: Path, limit: int | None = None) -> list[BenchItem]:
+    """The bench questions in file order (the first `limit` of them: deterministic)."""
+    items = []
+    for raw in read_jsonl(bench_path(bench_dir, name) / "qa.jsonl")[: limit or None]:
+        spans = [(s["doc_id"], s["start"], s["end"]) for s in raw["evidence_spans"]]
+        items.append(BenchItem(
+            id=raw["id"], question=raw["question"], spans=tuple(spans),
+            answer=raw["answer"] if name == "ncp_policy_qa" else "", type=raw.get("type", ""),
+        ))
+    return items
+
+
+def identical_docs(name: str, bench_dir: Path) -> dict[str, list[str]]:
+    """ncp_policy_qa: doc id → ids of documents with the same text (a hit on any of them counts)."""
+    if name != "ncp_policy_qa":
+        return {}
+    return {r["id"]: r.get("identical_text_doc_ids", []) for r in read_jsonl(bench_path(bench_dir, name) / "corpus.jsonl")}
+
+
+# ---- offsets ---------------------------------------------------------------------------------------
+def folded(text: str) -> tuple[str, list[int]]:
+    """`norm(text)` with, for each of its characters, the offset in `text` it came from."""
+    chars: list[str] = []
+    where: list[int] = []
+    for i, ch in enumerate(text):
+        for f in norm(ch):
+            chars.append(f)
+            where.append(i)
+    return "".join(chars), where
+
+
+@dataclass
+class DocText:
+    """One bench document: its folded raw text and how cleaned-text offsets map onto it."""
+
+    raw: str
+    folded: str
+    raw_where: list[int]
+    clean_where: list[int] | None = None   # folded position of each folded cleaned char (None: identical)
+    clean_index: list[int] = field(default_factory=list)
+
+    def raw_span(self, start: int, end: int) -> tuple[int, int]:
+        """A raw-text span as a folded span."""
+        return bisect_left(self.raw_where, start), bisect_left(self.raw_where, end)
+
+    def clean_span(self, start: int, end: int) -> tuple[int, int]:
+        """A cleaned-text span (a clause) as a folded span of the raw text."""
+        a, b = bisect_left(self.clean_index, start), bisect_left(self.clean_index, end)
+        if self.clean_where is None:
+            return a, b
+        if a >= len(self.clean_where):
+            return len(self.folded), len(self.folded)
+        return self.clean_where[a], (self.clean_where[b - 1] + 1 if b > a else self.clean_where[a])
+
+
+def doc_texts(raw_records: Sequence[dict[str, Any]], documents: Sequence[Any]) -> dict[str, DocText]:
+    """Folded texts of every bench document, aligned with the loader's cleaned texts (by bench id)."""
+    from difflib import SequenceMatcher
+
+    cleaned = {d.doc_id.rsplit("#", 1)[-1]: d.text for d in documents}
+    out: dict[str, DocText] = {}
+    for raw in raw_records:
+        f_raw, raw_where = folded(to_record(raw)["text"])
+        doc = DocText(raw["text"], f_raw, raw_where)
+        f_clean, doc.clean_index = folded(cleaned.get(raw["id"], ""))
+        if f_clean != f_raw:  # the cleaner changed more than whitespace and width: align the two
+            where = [0] * len(f_clean)
+            matcher = SequenceMatcher(None, f_clean, f_raw, autojunk=False)
+            for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+                for k in range(i1, i2):
+                    where[k] = min(j1 + (k - i1), max(j2 - 1, j1))
+            doc.clean_where = where
+        out[raw["id"]] = doc
+    return out
+
+
+# ---- scoring ---------------------------------------------------------------------------------------
+def gold_spans(item: BenchItem, docs: dict[str, DocText], same: dict[str, list[str]]) -> dict[str, list[tuple[int, int]]]:
+    """Folded gold spans per doc id, including the answer's place in identical-text documents."""
+    spans: dict[str, list[tuple[int, int]]] = {}
+    for doc_id, start, end in item.spans:
+        if doc_id in docs:
+            spans.setdefault(doc_id, []).append(docs[doc_id].raw_span(start, end))
+        for twin in same.get(doc_id, []):
+            if twin in docs and item.answer:
+                pos = docs[twin].folded.find(norm(item.answer))
+                if pos >= 0:
+                    spans.setdefault(twin, []).append((pos, pos + len(norm(item.answer))))
+    return spans
+
+
+def passage_ranks(item: BenchItem, retrieved: Sequence[tuple[str, int, int, str]], docs: dict[str, DocText],
+                  same: dict[str, list[str]]) -> dict[str, int | None]:
+    """Ranks of the first retrieved passage (doc_id, start, end, text) that overlaps / contains the gold."""
+    spans = gold_spans(item, docs, same)
+    answer = norm(item.answer)
+    ranks: dict[str, int | None] = {"overlap": None, "contains": None}
+    for rank, (doc_id, start, end, text) in enumerate(retrieved, 1):
+        if doc_id not in spans:
+            continue
+        a, b = docs[doc_id].clean_span(start, end) if start >= 0 else (-1, -1)
+        if ranks["overlap"] is None and any(a < e and s < b for s, e in spans[doc_id]):
+            ranks["overlap"] = rank
+        if ranks["contains"] is None and answer and answer in norm(text):
+            ranks["contains"] = rank
+    return ranks
+
+
+def rank_metrics(ranks: Sequence[int | None]) -> dict[str, float | None]:
+    if not ranks:
+        return {f"hit_at_{k}": None for k in KS} | {"mrr": None}
+    n = len(ranks)
+    metrics: dict[str, float | None] = {f"hit_at_{k}": sum(1 for r in ranks if r and r <= k) / n for k in KS}
+    metrics["mrr"] = sum(1 / r for r in ranks if r) / n
+    return metrics
+
+
+# ---- the reference ---------------------------------------------------------------------------------
+def reference_bm25(raw_records: Sequence[dict[str, Any]], items: Sequence[BenchItem], docs: dict[str, DocText],
+                   same: dict[str, list[str]], k: int = 10) -> list[dict[str, int | None]]:
+    """The READMEs' reference: character-bigram BM25 (k1 1.2, b 0.75) over fixed 300-character chunks."""
+    import bm25s
+
+    chunks: list[tuple[str, int, int, str]] = []
+    for raw in raw_records:
+        text = raw["text"]
+        chunks += [(raw["id"], i, min(i + REFERENCE_CHUNK, len(text)), text[i : i + REFERENCE_CHUNK])
+                   for i in range(0, len(text), REFERENCE_CHUNK)]
+    retriever = bm25s.BM25(k1=1.2, b=0.75)
+    retriever.index([_bigrams(c[3]) for c in chunks], show_progress=False)
+    # reference chunks are raw-text spans: map them as if the raw text were the cleaned one
+    raw_docs = {d: replace(t, clean_where=None, clean_index=t.raw_where) for d, t in docs.items()}
+    out = []
+    for item in items:
+        grams = [g for g in _bigrams(item.question) if g in retriever.vocab_dict]
+        if not grams:
+            out.append({"overlap": None, "contains": None})
+            continue
+        scores = retriever.get_scores(grams)
+        top = sorted(range(len(scores)), key=lambda i: -scores[i])[:k]
+        out.append(passage_ranks(item, [chunks[i] for i in top], raw_docs, same))
+    return out
+
+
+def _bigrams(text: str) -> list[str]:
+    t = re.sub(r"\s+", "", text)
+    return [t[i : i + 2] for i in range(len(t) - 1)] or ([t] if t else [])
+
+
+# ---- the run ---------------------------------------------------------------------------------------
+@dataclass
+class BenchSummary:
+    name: str
+    n: int
+    corpus_docs: int                              # documents in the index (the full corpus unless --max-docs)
+    corpus_chars: int
+    metrics: dict[str, dict[str, float | None]]   # {"policy-rag (overlap)": {...}, "reference BM25": {...}}
+    readme_reference: dict[str, float]
+    data_dir: str
+    out_dir: str
+    ingest_seconds: float = 0.0
+    ask_seconds: float = 0.0
+    gate: list[str] = field(default_factory=list)
+    thresholds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return not self.gate
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__) | {"passed": self.passed}
+
+
+def run_bench(settings: Settings, name: str, out_dir: Path, *, bench_dir: Path = DEFAULT_BENCH_DIR,
+              limit: int | None = None, max_docs: int | None = None, thresholds: dict[str, float] | None = None,
+              embedder=None,
+              progress: Callable[[int, int], None] | None = None) -> BenchSummary:
+    """Ingest bench `name` (if changed), ask its first `limit` questions, score passage hits.
+
+    `max_docs` bounds the corpus (and the embedding time) to the gold documents plus distractors;
+    the reference BM25 is then recomputed on that same corpus.
+    """
+    from eval.harness import write_jsonl
+    from eval.metrics import check_thresholds
+    from ingest.loaders import load_documents
+    from rag.assistant import Assistant
+
+    items = load_items(name, bench_dir, limit)
+    same = identical_docs(name, bench_dir)
+    all_records = read_jsonl(bench_path(bench_dir, name) / "corpus.jsonl")
+    raw_records = select_documents(all_records, items, max_docs, same)
+    assistant = Assistant(settings, embedder=embedder)
+    t0 = time.perf_counter()
+    own = prepare_index(settings, name, bench_dir, assistant.embedder, raw_records)
+    ingest_seconds = time.perf_counter() - t0
+    assistant = Assistant(own, embedder=assistant.embedder)
+    docs = doc_texts(raw_records, load_documents(own.corpus_dir / f"{name}.jsonl"))
+
+    t1 = time.perf_counter()
+    rows, ours = [], []
+    for n, item in enumerate(items, 1):
+        answer = assistant.ask(item.question)
+        hits = [(h.clause.doc_id.rsplit("#", 1)[-1], h.clause.start, h.clause.end, h.clause.text)
+                for h in answer.retrieved]
+        ranks = passage_ranks(item, hits, docs, same)
+        ours.append(ranks)
+        rows.append({"id": item.id, "ranks": ranks, **answer.to_dict()})
+        if progress:
+            progress(n, len(items))
+    ask_seconds = time.perf_counter() - t1
+    reference = reference_bm25(raw_records, items, docs, same)
+
+    metrics = {"policy-rag (overlap)": rank_metrics([r["overlap"] for r in ours])}
+    if name == "ncp_policy_qa":
+        metrics["policy-rag (contains answer)"] = rank_metrics([r["contains"] for r in ours])
+    metrics["reference bigram BM25, 300 chars (overlap)"] = rank_metrics([r["overlap"] for r in reference])
+    if name == "ncp_policy_qa":
+        metrics["reference bigram BM25, 300 chars (contains answer)"] = rank_metrics([r["contains"] for r in reference])
+    summary = BenchSummary(name, len(items), len(raw_records), sum(len(r["text"]) for r in raw_records), metrics, README_REFERENCE[name], str(own.data_dir), str(out_dir),
+                           ingest_seconds, ask_seconds, thresholds=dict(thresholds or {}))
+    summary.gate = check_thresholds(metrics["policy-rag (overlap)"], summary.thresholds)
+    out_dir = Path(out_dir)
+    write_jsonl(out_dir / "results.jsonl", rows)
+    (out_dir / "summary.json").write_text(json.dumps(summary.to_dict(), ensure_ascii=False, indent=1), encoding="utf-8")
+    (out_dir / "report.md").write_text(render_bench_report(summary, items, rows), encoding="utf-8")
+    return summary
+
+
+def render_bench_report(summary: BenchSummary, items: Sequence[BenchItem] = (),
+                        rows: Sequence[dict[str, Any]] = ()) -> str:
+    from eval.report import metrics_table
+
+    table = list(summary.metrics.items()) + [("README reference (all questions, full corpus, overlap)",
+                                              summary.readme_reference)]
+    if summary.thresholds:
+        table.append(("gate (min)", summary.thresholds))
+    gate = "no thresholds" if not summary.thresholds else "**passed**" if summary.passed else "**FAILED**: " + "; ".join(summary.gate)
+    return "\n\n".join([
+        f"# Bench {summary.name}: passage-level evidence retrieval",
+        f"{summary.n} questions over {summary.corpus_docs} documents ({summary.corpus_chars:,} characters); "
+        f"index `{summary.data_dir}` (ingest {summary.ingest_seconds:.0f} s, "
+        f"questions {summary.ask_seconds:.0f} s). Gate: {gate}.",
+        metrics_table(table, ["hit_at_1", "hit_at_5", "hit_at_10", "mrr"]),
+        "A hit is a retrieved clause (or reference chunk) that overlaps a gold evidence span, mapped onto "
+        "whitespace- and width-folded text; `contains answer` requires the whole answer span inside it. "
+        "The reference rows are recomputed here on the same questions.",
+        *_misses(items, rows),
+    ]) + "\n"
+
+
+def _misses(items: Sequence[BenchItem], rows: Sequence[dict[str, Any]]) -> list[str]:
+    """One entry per question whose gold evidence is not overlapped in our top 5."""
+    by_id = {i.id: i for i in items}
+    missed = [r for r in rows if not r["ranks"]["overlap"] or r["ranks"]["overlap"] > 5]
+    out = [f"## Not in the top 5: {len(missed)}"]
+    for row in missed:
+        item = by_id[row["id"]]
+        gold = {doc for doc, _, _ in item.spans}
+        docs = [r["doc_id"].rsplit("#", 1)[-1] for r in row["retrieved"]]
+        top = "; ".join(f"{r['rank']}. {d[:10]} {r['label'] or '（导语）'} {r['text'][:30]!r}"
+                        for d, r in zip(docs[:3], row["retrieved"][:3]))
+        out.append("\n".join([
+            f"### {item.id}: overlap rank {row['ranks']['overlap'] or '> 10'}",
+            f"- question: {item.question}",
+            f"- gold: {', '.join(sorted(gold))}" + (f"; answer: {item.answer[:80]}" if item.answer else ""),
+            f"- gold document at ranks: {[i + 1 for i, d in enumerate(docs) if d in gold] or 'none'}",
+            f"- top 3: {top}",
+        ]))
+    return out
