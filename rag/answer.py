@@ -13,7 +13,7 @@ from rag.records import Answer, Citation, Clause, Hit
 from rag.tokens import tokenize
 
 # Question intents, from the way staff phrase questions.
-QUANTITY = re.compile(r"多少|几[个项家所名年成]|比例|比重|数量|规模|金额|多大|多高|多长|目标|指标|达到|超过|占比|百分")
+QUANTITY = re.compile(r"多少|(?<!哪)几[个项家所名年成]|比例|比重|数量|规模|金额|多大|多高|多长|目标|指标|达到|超过|占比|百分")
 WHEN = re.compile(r"什么时候|何时|哪一?年|时间|期限|截至|截止|到哪年")
 WHO = re.compile(r"谁|哪个部门|哪些部门|哪家|由谁|牵头|负责")
 LIST = re.compile(r"哪些|哪几|几个方面|几项|有什么(?:措施|举措|任务|要求|内容|方面)|包括什么|包括哪|都有|列举|主要任务|重点任务|分别是|举措|措施有")

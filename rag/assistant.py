@@ -76,13 +76,17 @@ class Assistant:
         return hits
 
     def documents_of_place(self, question: str) -> list[str] | None:
-        """When the question names one province and some documents are that province's, only those."""
+        """When the question names one province, leave out documents about other provinces only.
+
+        Documents that name no province (national laws, news notices) stay in: a filter on the named
+        province alone lost answers on the public policy benchmark.
+        """
         places = places_in(question)
         if len(places) != 1:
             return None
         (place,) = places
-        docs = [d for d, found in self._document_places.items() if place in found]
-        return docs or None
+        docs = [d for d, found in self._document_places.items() if not found or place in found]
+        return docs if 0 < len(docs) < len(self._document_places) else None
 
     @cached_property
     def _document_places(self) -> dict[str, set[str]]:
