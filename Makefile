@@ -27,5 +27,7 @@ run: $(STAMP)
 	$(BIN)/policy-rag ingest corpus || test $$? -eq 2
 	$(BIN)/policy-rag serve
 
+# The tests, then the answer-quality gate: eval/qa.jsonl over a fresh index of corpus/ (fails below eval/thresholds.toml).
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+	$(BIN)/policy-rag eval --answerer extractive --data-dir "$$(mktemp -d)" --out artifacts/eval

@@ -17,12 +17,13 @@ QUANTITY = re.compile(r"多少|(?<!哪)几[个项家所名年成]|比例|比重|
 WHEN = re.compile(r"什么时候|何时|哪一?年|时间|期限|截至|截止|到哪年")
 WHO = re.compile(r"谁|哪个部门|哪些部门|哪家|由谁|牵头|负责")
 LIST = re.compile(r"哪些|哪几|几个方面|几项|有什么(?:措施|举措|任务|要求|内容|方面)|包括什么|包括哪|都有|列举|主要任务|重点任务|分别是|举措|措施有")
-COMPARE = re.compile(r"对比|比较|区别|异同|不同|各自|各有|各是|分别|两[省地份个]|相比|还是|vs|VS|和.{1,8}(?:都|各)")
+# "分别/各自" alone is not a comparison ("科技型中小企业和高新技术企业分别要突破多少家" asks one document).
+COMPARE = re.compile(r"对比|比较|区别|异同|不同|两[省地份个]|相比|还是|vs|VS")
 PLACES = re.compile(
     "北京|天津|河北|山西|内蒙古|辽宁|吉林|黑龙江|上海|江苏|浙江|安徽|福建|江西|山东|河南|湖北|湖南|广东|广西|海南|重庆|四川"
     "|贵州|云南|西藏|陕西|甘肃|青海|宁夏|新疆|秦创原"
 )
-GENERIC = frozenset("发展 推动 推进 建设 加强 支持 实施 工作 创新 全面 加快 打造 构建 提升 开展 完善 我省 全省 计划 行动 意见 指导 三年 文件 方面".split())
+GENERIC = frozenset("发展 推动 推进 建设 加强 支持 实施 工作 创新 全面 加快 打造 构建 提升 开展 完善 计划 行动 意见 指导 三年 文件 方面".split())
 
 # Words that frame a question rather than name its subject: their absence from the evidence means nothing.
 FRAMING = frozenset(
@@ -30,7 +31,7 @@ FRAMING = frozenset(
     办法 措施 举措 要求 模式 作用 发挥作用 领域 类 类产品 数字 思路 阶段 方式 政策 文件 两份 两地 计划 行动计划 意见
     指导意见 规定 情况 问题 重点 工作 方案 体系 时候 事情 东西 部分 规模 比例 比重 金额 标准 多大 多少 哪里 哪些
     什么 怎么 如何 回事 怎么回事 一年 一共 具体 主要 分别 各自 打算 准备 哪几个 哪些地方 几环 哪几 说法 规划 大力
-    省里 全省 我省 两省 政府 国家""".split()
+    省里 两省 政府 国家""".split()
 )
 CONTENT_FLAGS = frozenset("n nr ns nt nz nw vn eng j nrt nrfg".split())
 NUMBERISH = re.compile(r"\d|[一二两三四五六七八九十百千万亿]+(?:[个项家条名所件类大批种倍亿万]|年)")
@@ -89,7 +90,7 @@ def content_terms(question: str) -> list[str]:
     _jieba()
     terms = []
     for pair in pseg.lcut(question):
-        word = pair.word.strip().lower()
+        word = pair.word.strip().lower().lstrip("和与及或的")  # jieba's HMM glues 和 to a new word: 和战新
         if pair.flag in CONTENT_FLAGS and len(word) >= 2 and word not in FRAMING and word not in terms:
             terms.append(word)
     return terms
