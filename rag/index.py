@@ -505,10 +505,29 @@ class ClauseIndex:
         # orphans (left by a killed ingest) may take places in the result: ask for that many more
         extra = max(0, self.collection.count() - committed)
         where = {"doc_id": {"$in": list(doc_ids)}} if doc_ids else None
-        res = self.collection.query(query_embeddings=[vector], n_results=k + extra, where=where, include=["distances"])
+        res = self._query_vectors(vector, k + extra, where)
         found = self._clauses_of_vectors(res["ids"][0])
         hits = [(found[v], 1.0 - d) for v, d in zip(res["ids"][0], res["distances"][0], strict=True) if v in found]
         return hits[:k]
+
+    def _query_vectors(self, vector: np.ndarray, n: int, where: dict | None, attempts: int = 3) -> dict:
+        """Chroma query; retried on a fresh client when another process's ingest is mid-write.
+
+        Chroma's embedded store is written by one process at a time; a reader in another process can
+        meet a segment being flushed ("Error finding id"). The next read sees a consistent state.
+        """
+        from chromadb.errors import ChromaError
+
+        for attempt in range(attempts):
+            try:
+                return self.collection.query(query_embeddings=[vector], n_results=n, where=where,
+                                             include=["distances"])
+            except ChromaError:
+                if attempt == attempts - 1:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
+                self._collection = None  # reopen: the client's cached segment state may be stale
+        raise AssertionError("unreachable")
 
     def _clauses_of_vectors(self, vec_ids: Sequence[str]) -> dict[str, str]:
         marks = ",".join("?" * len(vec_ids))
