@@ -19,6 +19,12 @@ def data_dir_option(f):
     return click.option("--data-dir", type=click.Path(path_type=Path), default=None, help=DATA_DIR_HELP)(f)
 
 
+def chroma_url_option(f):
+    return click.option("--chroma-url", default=None, metavar="http://HOST:PORT",
+                        help="Vectors in this Chroma server (`chroma run`) instead of the data dir "
+                             "(env POLICY_RAG_CHROMA_URL).")(f)
+
+
 def settings_from(**overrides) -> Settings:
     try:
         return load_settings(**overrides)
@@ -39,15 +45,16 @@ def main() -> None:
 @main.command()
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @data_dir_option
+@chroma_url_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of lines.")
-def ingest(paths: tuple[Path, ...], data_dir: Path | None, as_json: bool) -> None:
+def ingest(paths: tuple[Path, ...], data_dir: Path | None, chroma_url: str | None, as_json: bool) -> None:
     """Index PATHS (files or folders; default corpus/) into clause chunks.
 
     Exit 0 when every file is fine, 2 when some failed (the good ones are still indexed), 1 on a fatal error.
     """
     from ingest.build import ingest as run_ingest
 
-    settings = settings_from(data_dir=data_dir)
+    settings = settings_from(data_dir=data_dir, chroma_url=chroma_url)
     bar = None
     if not as_json and sys.stderr.isatty():
         from tqdm import tqdm
@@ -108,13 +115,14 @@ def clauses(data_dir: Path | None, doc: str | None, as_json: bool) -> None:
 @click.option("--doc", multiple=True, help="Ask within documents whose title or id contains TEXT (repeatable).")
 @click.option("--answerer", type=click.Choice(["extractive", "llm"]), default=None)
 @data_dir_option
+@chroma_url_option
 @click.option("--json", "as_json", is_flag=True, help="Print the answer as one JSON object.")
 def ask(question: str, k: int | None, doc: tuple[str, ...], answerer: str | None, data_dir: Path | None,
-        as_json: bool) -> None:
+        chroma_url: str | None, as_json: bool) -> None:
     """Answer QUESTION from the indexed documents, citing clauses (no QUESTION: ask one after another)."""
     from rag.assistant import Assistant
 
-    settings = settings_from(data_dir=data_dir, answerer=answerer, top_k=k)
+    settings = settings_from(data_dir=data_dir, answerer=answerer, top_k=k, chroma_url=chroma_url)
     assistant = Assistant(settings)
     questions = [question] if question else _read_questions()
     for q in questions:

