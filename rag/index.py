@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import signal
@@ -38,6 +39,7 @@ import numpy as np
 from rag.errors import IndexMismatchError, IndexMissingError, PolicyRagError
 from rag.records import Clause
 
+log = logging.getLogger(__name__)
 FORMAT_VERSION = 2  # 2: documents in clauses.sqlite, content-addressed vector ids
 COLLECTION = "clauses"
 MANIFEST = "manifest.json"
@@ -511,10 +513,11 @@ class ClauseIndex:
         return hits[:k]
 
     def _query_vectors(self, vector: np.ndarray, n: int, where: dict | None, attempts: int = 3) -> dict:
-        """Chroma query; retried on a fresh client when another process's ingest is mid-write.
+        """Chroma query, retried when another process's ingest is mid-write.
 
         Chroma's embedded store is written by one process at a time; a reader in another process can
-        meet a segment being flushed ("Error finding id"). The next read sees a consistent state.
+        meet a segment being flushed ("Error finding id"). If it persists, this query goes without dense
+        candidates (BM25 still answers) and says so in the log, rather than failing the question.
         """
         from chromadb.errors import ChromaError
 
@@ -522,11 +525,12 @@ class ClauseIndex:
             try:
                 return self.collection.query(query_embeddings=[vector], n_results=n, where=where,
                                              include=["distances"])
-            except ChromaError:
+            except ChromaError as err:
                 if attempt == attempts - 1:
-                    raise
-                time.sleep(0.05 * (attempt + 1))
-                self._collection = None  # reopen: the client's cached segment state may be stale
+                    log.warning("dense search skipped: Chroma is being written by another process (%s)", err)
+                    return {"ids": [[]], "distances": [[]]}
+                time.sleep(0.1 * (attempt + 1))
+                self._collection = None
         raise AssertionError("unreachable")
 
     def _clauses_of_vectors(self, vec_ids: Sequence[str]) -> dict[str, str]:
