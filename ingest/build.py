@@ -8,7 +8,6 @@ stays bounded however large the corpus is; vectors go to the index document by d
 
 from __future__ import annotations
 
-import hashlib
 import sys
 import time
 from collections import deque
@@ -22,7 +21,7 @@ from ingest.loaders import SUPPORTED_SUFFIXES, is_sidecar, load_documents
 from rag.config import Settings
 from rag.embedders import Embedder, make_embedder
 from rag.errors import DocumentReadError, IndexLockedError, PolicyRagError
-from rag.index import ClauseIndex, VectorCache
+from rag.index import ClauseIndex, VectorCache, file_hash
 from rag.records import Clause, Document
 from rag.tokens import tokenize
 
@@ -130,13 +129,6 @@ def iter_files(paths: Sequence[Path]) -> Iterator[tuple[Path, Path]]:
         else:
             yield given, given.parent
 
-
-def file_hash(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class Ingester:

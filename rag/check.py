@@ -12,7 +12,6 @@ Exit 0 when there are no problems; `--strict` also fails on pending and stale fi
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -159,6 +158,8 @@ def _check_leftovers(index, report: CheckReport) -> None:
 
 def _check_files(documents: dict[str, dict], report: CheckReport) -> None:
     """Each document's file still has the hash it had when indexed (paths are relative to the ingest's folder)."""
+    from rag.index import file_hash
+
     by_file: dict[str, list[str]] = {}
     for doc_id, entry in documents.items():
         if entry.get("file") and entry.get("file_hash"):
@@ -168,17 +169,10 @@ def _check_files(documents: dict[str, dict], report: CheckReport) -> None:
         if not path.is_file():
             report.stale.append(f"{file}: gone since it was indexed (or check runs from another folder than ingest)")
             continue
-        digest = _sha256(path)
+        digest = file_hash(path)
         if any(documents[d]["file_hash"] != digest for d in doc_ids):
             report.stale.append(f"{file}: changed since it was indexed; run `policy-rag ingest`")
 
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @click.command("check")

@@ -143,6 +143,15 @@ def _stored_manifest(db: sqlite3.Connection) -> Manifest | None:
                     embed_chars=int(meta["embed_chars"]), documents=documents, format=int(meta["format"]))
 
 
+def file_hash(path: Path) -> str:
+    """sha256 of a file's bytes, read in 1 MiB blocks (the manifest records it per corpus file)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 class VectorCache:
     """Vectors by (embedder, text) hash, so re-ingesting unchanged text costs nothing."""
 
