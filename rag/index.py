@@ -26,6 +26,7 @@ import logging
 import os
 import shutil
 import signal
+import sys
 import sqlite3
 import time
 from collections import Counter
@@ -45,6 +46,7 @@ COLLECTION = "clauses"
 MANIFEST = "manifest.json"
 DB = "clauses.sqlite"
 LEFTOVERS = ("bm25.tmp", "bm25.old", MANIFEST + ".tmp", DB + ".tmp")  # what a killed write may leave behind
+ORPHAN_MARGIN = 10  # dense search asks for this many more vectors than it needs, for uncommitted ones
 KILL_ENV = "POLICY_RAG_TEST_KILL_AT"  # tests only: "<stage>[:<nth>]" SIGKILLs this process at that point
 _IDENTITY_KEYS = ("format", "embedder", "dim", "parser_version", "embed_chars")
 _SCHEMA = (
@@ -513,13 +515,20 @@ class ClauseIndex:
         k = min(k, committed)
         if k <= 0:
             return []
-        # orphans (left by a killed ingest) may take places in the result: ask for that many more
-        extra = max(0, self.collection.count() - committed)
         where = {"doc_id": {"$in": list(doc_ids)}} if doc_ids else None
-        res = self._query_vectors(vector, k + extra, where)
+        hits, full = self._dense_hits(vector, k + ORPHAN_MARGIN, where)
+        if len(hits) < k and full:
+            # vectors no committed clause owns (a killed or running ingest's) took places: ask for that many more
+            hits, _ = self._dense_hits(vector, k + max(0, self.collection.count() - committed), where)
+        return hits[:k]
+
+    def _dense_hits(self, vector: np.ndarray, n: int, where: dict | None) -> tuple[list[tuple[str, float]], bool]:
+        """(clause_id, cosine) of the n nearest vectors that belong to committed clauses; and whether
+        Chroma returned all n (so more may exist)."""
+        res = self._query_vectors(vector, n, where)
         found = self._clauses_of_vectors(res["ids"][0])
         hits = [(found[v], 1.0 - d) for v, d in zip(res["ids"][0], res["distances"][0], strict=True) if v in found]
-        return hits[:k]
+        return hits, len(res["ids"][0]) >= n
 
     def _query_vectors(self, vector: np.ndarray, n: int, where: dict | None, attempts: int = 3) -> dict:
         """Chroma query, retried when another process's ingest is mid-write.
@@ -573,10 +582,12 @@ class ClauseIndex:
         return self._db.execute("SELECT clause_id, doc_id FROM clauses")
 
     def _tokens(self) -> tuple[list[str], list[list[str]]]:
+        """Every clause's tokens. Interned: the laws corpus holds ~25 M tokens of ~1 M distinct strings,
+        so each token costs a pointer instead of a 50-byte string (≈ 1.3 GB less at peak)."""
         ids, corpus = [], []
         for clause_id, tokens in self._db.execute("SELECT clause_id, tokens FROM clauses ORDER BY doc_id, ord"):
             ids.append(clause_id)
-            corpus.append(tokens.split(" ") if tokens else [])
+            corpus.append([sys.intern(t) for t in tokens.split(" ")] if tokens else [])
         return ids, corpus
 
     def _load_bm25(self) -> None:

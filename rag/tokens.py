@@ -1,4 +1,11 @@
-"""Chinese tokenisation for BM25: jieba search-mode cut, stopwords dropped, corpus terms kept whole."""
+"""Chinese tokenisation for BM25: jieba search-mode words plus character bigrams, stopwords dropped.
+
+Words alone miss whatever jieba segments differently in the question and the document (place names,
+new policy terms such as 复工复产 or 揭榜挂帅); character bigrams match those. Measured, passage hit@5:
+ncp_policy_qa (300 questions, 400 documents) 0.873 words → 0.907 words + bigrams; eval/qa.jsonl
+0.958 → 0.969; legal_dc (first 100 questions) 0.930 → 0.890, where statute wording makes whole words
+the stronger signal. Bigrams-only did 0.923 / 0.969 / 0.880: words + bigrams is the compromise.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +25,8 @@ STOPWORDS = frozenset(
     政策 文件 提到 说 讲 规定 提出 里面 呀 嘛 一下 是否 有没有 没有 啥 咋""".split()
 )
 _KEEP = re.compile(r"[\w\u4e00-\u9fff+%]")
+_HAN_RUN = re.compile(r"[\u4e00-\u9fff]{2,}")
+VERSION = "2"  # 2: character bigrams added. Part of the index identity: a change re-tokenises every clause
 
 
 @cache
@@ -35,9 +44,18 @@ def _jieba():
 
 
 def tokenize(text: str) -> list[str]:
-    """Search-mode tokens of `text`, lower-cased, without stopwords and punctuation."""
-    words = _jieba().lcut_for_search(text)  # HMM stays on: without it "3.2" splits into 3 / . / 2
-    return [w for w in (w.strip().lower() for w in words) if w and w not in STOPWORDS and _KEEP.search(w)]
+    """BM25 tokens: the words of `text`, then its Han-character bigrams (stopwords left out)."""
+    return words(text) + [g for g in _bigrams(text) if g not in STOPWORDS]
+
+
+def words(text: str) -> list[str]:
+    """Search-mode words of `text`, lower-cased, without stopwords and punctuation."""
+    cut = _jieba().lcut_for_search(text)  # HMM stays on: without it "3.2" splits into 3 / . / 2
+    return [w for w in (w.strip().lower() for w in cut) if w and w not in STOPWORDS and _KEEP.search(w)]
+
+
+def _bigrams(text: str) -> list[str]:
+    return [run[i : i + 2] for run in _HAN_RUN.findall(text) for i in range(len(run) - 1)]
 
 
 def add_terms(terms: list[str]) -> None:

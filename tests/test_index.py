@@ -66,7 +66,8 @@ def test_chroma_default_embedding_model_never_loads(seed_index_dir, monkeypatch)
 def test_reingest_unchanged_is_a_no_op_and_a_changed_file_reembeds_only_itself(tmp_path, embedder):
     corpus = tmp_path / "corpus"
     shutil.copytree(CORPUS, corpus)
-    settings = Settings(data_dir=tmp_path / "data")
+    # 400: the edited figure lies beyond the default embedded 64 characters (there nothing is re-embedded)
+    settings = Settings(data_dir=tmp_path / "data", embed_chars=400)
     first = ingest(settings, [corpus], embedder=embedder)
     assert {r.status for r in first.documents} == {"added"}
 
