@@ -2,7 +2,11 @@
 
 A QA item (eval/qa.jsonl) has `evidence` (strings that occur in the clause answering it),
 `must_contain` (strings a correct answer states), `clause` (the expected label; compare items join
-one label per cited clause with " | "), `doc` (qcy | sx | both | none) and `type`.
+one label per cited clause with " | "), `doc` (qcy | sx | both | none) and `type`. Optionally `also`:
+other clauses that state the same facts (秦创原 gives its 2026 targets in 一、 and again in 二、（一）3.),
+each `{"clause", "evidence", "instead_of"}` — citing one is as right as citing the label it stands in for.
+The validator (tests/test_qa_set.py) admits an alternative only when its clause holds every must_contain
+string that the clause it replaces holds.
 
 Matching is done on `norm()` text on both sides: whitespace removed and punctuation width folded,
 so evidence written `(一)` or `6000 亿元` matches the cleaned `（一）`/`6000亿元` of the index.
@@ -61,12 +65,18 @@ def evidence_rank(item: Mapping[str, Any], clauses: Sequence[Mapping[str, Any]])
     evidence from both documents, so its rank is where the second document's evidence first shows up.
     """
     docs: set[str] = set()
+    evidence = all_evidence(item)
     for rank, clause in enumerate(clauses, 1):
-        if contains_any(clause["text"], item["evidence"]):
+        if contains_any(clause["text"], evidence):
             docs.add(clause["doc_id"])
             if len(docs) >= docs_needed(item):
                 return rank
     return None
+
+
+def all_evidence(item: Mapping[str, Any]) -> list[str]:
+    """The item's evidence strings and those of its alternative clauses."""
+    return [*item["evidence"], *(e for alt in item.get("also", ()) for e in alt["evidence"])]
 
 
 def expected_labels(item: Mapping[str, Any]) -> list[str]:
@@ -74,14 +84,17 @@ def expected_labels(item: Mapping[str, Any]) -> list[str]:
 
 
 def label_correct(item: Mapping[str, Any], answer: Mapping[str, Any]) -> bool:
-    """Every expected label is the label of a cited clause (exactly: a parent or child label is wrong).
+    """Every expected label (or an alternative standing in for it) is the label of a cited clause
+    (exactly: a parent or child label is wrong).
 
     A window of a long clause (clause id ending in ~N) carries its clause's label, so it counts.
     """
     if answer["abstained"]:
         return False
     cited = {_WINDOW.sub("", c["label"]) for c in answer["citations"]}
-    return all(label in cited for label in expected_labels(item))
+    alternatives = item.get("also", ())
+    return all(label in cited or any(a["instead_of"] == label and a["clause"] in cited for a in alternatives)
+               for label in expected_labels(item))
 
 
 def citation_correct(item: Mapping[str, Any], answer: Mapping[str, Any]) -> bool:

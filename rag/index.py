@@ -46,6 +46,7 @@ COLLECTION = "clauses"
 MANIFEST = "manifest.json"
 DB = "clauses.sqlite"
 LEFTOVERS = ("bm25.tmp", "bm25.old", MANIFEST + ".tmp", DB + ".tmp")  # what a killed write may leave behind
+FILTER_IN_CHROMA_MAX = 50  # longer document allow-lists are applied after the dense search
 ORPHAN_MARGIN = 10  # dense search asks for this many more vectors than it needs, for uncommitted ones
 KILL_ENV = "POLICY_RAG_TEST_KILL_AT"  # tests only: "<stage>[:<nth>]" SIGKILLs this process at that point
 _IDENTITY_KEYS = ("format", "embedder", "dim", "parser_version", "embed_chars")
@@ -198,7 +199,8 @@ class ClauseIndex:
         self._dirty = False
         self._bm25 = None
         self._bm25_ids: list[str] = []
-        self._bm25_pos: dict[str, int] = {}
+        self._bm25_doc_codes: dict[str, int] = {}
+        self._bm25_doc_of = np.zeros(0, dtype=np.int32)
 
     # ---- opening -------------------------------------------------------------------------
     @classmethod
@@ -515,6 +517,14 @@ class ClauseIndex:
         k = min(k, committed)
         if k <= 0:
             return []
+        if doc_ids and len(doc_ids) > FILTER_IN_CHROMA_MAX:
+            # a long allow-list (all documents but another province's) is slow as a Chroma filter: search
+            # unfiltered and keep the allowed, unless too few of the nearest are allowed
+            allowed = set(doc_ids)
+            hits, _ = self._dense_hits(vector, 4 * k + ORPHAN_MARGIN, None)
+            hits = [(c, s) for c, s in hits if self._doc_of_clause(c) in allowed]
+            if len(hits) >= k:
+                return hits[:k]
         where = {"doc_id": {"$in": list(doc_ids)}} if doc_ids else None
         hits, full = self._dense_hits(vector, k + ORPHAN_MARGIN, where)
         if len(hits) < k and full:
@@ -551,6 +561,10 @@ class ClauseIndex:
                 self._collection = None
         raise AssertionError("unreachable")
 
+    def _doc_of_clause(self, clause_id: str) -> str | None:
+        row = self._db.execute("SELECT doc_id FROM clauses WHERE clause_id = ?", (clause_id,)).fetchone()
+        return row[0] if row else None
+
     def _clauses_of_vectors(self, vec_ids: Sequence[str]) -> dict[str, str]:
         marks = ",".join("?" * len(vec_ids))
         rows = self._db.execute(f"SELECT vec_id, clause_id FROM clauses WHERE vec_id IN ({marks})", list(vec_ids))
@@ -566,20 +580,12 @@ class ClauseIndex:
             return []
         scores = self._bm25.get_scores(known)
         if doc_ids is not None:
-            mask = np.zeros(len(scores), dtype=bool)
-            allowed = set(doc_ids)
-            for cid, doc in self._bm25_docs():
-                pos = self._bm25_pos.get(cid)  # None: committed after this BM25 was loaded
-                if doc in allowed and pos is not None:
-                    mask[pos] = True
-            scores = np.where(mask, scores, 0.0)
+            codes = [self._bm25_doc_codes[d] for d in doc_ids if d in self._bm25_doc_codes]
+            scores = np.where(np.isin(self._bm25_doc_of, codes), scores, 0.0)
         k = min(k, len(scores))
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.argsort(-scores[top], kind="stable")]
         return [(self._bm25_ids[i], float(scores[i])) for i in top if scores[i] > 0]
-
-    def _bm25_docs(self) -> Iterable[tuple[str, str]]:
-        return self._db.execute("SELECT clause_id, doc_id FROM clauses")
 
     def _tokens(self) -> tuple[list[str], list[list[str]]]:
         """Every clause's tokens. Interned: the laws corpus holds ~25 M tokens of ~1 M distinct strings,
@@ -609,7 +615,10 @@ class ClauseIndex:
             ids, corpus = self._tokens()
             bm25 = _bm25_from(corpus) if ids else None
         self._bm25_ids = ids
-        self._bm25_pos = {cid: i for i, cid in enumerate(ids)}
+        # each BM25 row's document as a small integer, for document filters (a mask in microseconds)
+        doc_of = dict(self._db.execute("SELECT clause_id, doc_id FROM clauses"))
+        self._bm25_doc_codes = {d: i for i, d in enumerate(dict.fromkeys(doc_of.values()))}
+        self._bm25_doc_of = np.array([self._bm25_doc_codes.get(doc_of.get(cid), -1) for cid in ids], dtype=np.int32)
         self._bm25 = bm25
 
     def close(self) -> None:

@@ -94,6 +94,14 @@ def test_label_must_match_exactly_parent_and_child_do_not_count():
     assert label_correct(FACT, answer("x[1]", [window], []))
 
 
+def test_an_alternative_clause_counts_for_the_label_it_stands_in_for():
+    item = FACT | {"also": [{"clause": "二、（一）3.", "instead_of": "一、", "evidence": ["其中技术开发占比提升"]}]}
+    assert not label_correct(FACT, answer("x[1]", [OTHER], []))
+    assert label_correct(item, answer("x[1]", [OTHER], []))
+    assert not label_correct(item | {"also": [item["also"][0] | {"instead_of": "二、"}]}, answer("x[1]", [OTHER], []))
+    assert citation_correct(item, answer("x[1]", [OTHER], []))
+
+
 def test_compare_label_needs_every_label():
     assert label_correct(COMPARE, answer("x[1]y[2]", [SX_PILOT, QCY_PILOT], []))
     assert not label_correct(COMPARE, answer("x[1]", [QCY_PILOT], []))

@@ -31,6 +31,7 @@ DOC_FILES = {
 }
 
 FIELDS = ("id", "question", "answer", "must_contain", "evidence", "doc", "type", "clause")
+OPTIONAL = "also"  # other clauses stating the same facts (eval/metrics.py)
 TYPES = ("fact", "list", "explain", "compare", "unanswerable")
 DOCS = ("qcy", "sx", "both", "none")
 ID_PREFIX = {"qcy": "qcy", "sx": "sx", "both": "cmp", "none": "neg"}
@@ -177,8 +178,8 @@ def check_item(item: object, corpus: dict[str, Doc] | None = None) -> list[str]:
         return ["item is not a JSON object"]
     errs: list[str] = []
     keys = tuple(item)
-    if set(keys) != set(FIELDS) or len(keys) != len(FIELDS):
-        return [f"fields must be exactly {FIELDS}, got {keys}"]
+    if set(keys) - {OPTIONAL} != set(FIELDS):
+        return [f"fields must be exactly {FIELDS} (and optionally {OPTIONAL!r}), got {keys}"]
     iid, q, a = item["id"], item["question"], item["answer"]
     must, ev, doc, typ, clause = (item[k] for k in ("must_contain", "evidence", "doc", "type", "clause"))
     for k in ("id", "question", "answer", "doc", "type", "clause"):
@@ -214,8 +215,8 @@ def check_item(item: object, corpus: dict[str, Doc] | None = None) -> list[str]:
             break
 
     if doc == "none":
-        if must or ev or clause != "":
-            errs.append("unanswerable items need empty must_contain, evidence and clause")
+        if must or ev or clause != "" or OPTIONAL in item:
+            errs.append(f"unanswerable items need empty must_contain, evidence and clause, and no {OPTIONAL}")
         return errs
 
     # ---- answerable
@@ -284,6 +285,43 @@ def check_item(item: object, corpus: dict[str, Doc] | None = None) -> list[str]:
             errs.append(f"must_contain {s!r} is missing from the reference answer")
     if doc == "both" and must_docs != {"qcy", "sx"}:
         errs.append("compare must_contain must cover both documents")
+    if OPTIONAL in item:
+        errs += check_alternatives(item, corpus, dict(zip([lab for _, lab in cited], segs, strict=False)))
+    return errs
+
+
+def check_alternatives(item: dict, corpus: dict[str, Doc], primary: dict[str, tuple[Doc, Segment]]) -> list[str]:
+    """`also`: other clauses stating the same facts. Each names the label it stands in for, its evidence
+    lies in exactly one place (in the clause it names, in the same document), and its clause holds every
+    must_contain string that the replaced clause holds: citing it supports the answer just as well."""
+    alternatives = item[OPTIONAL]
+    if item["doc"] == "none" or not isinstance(alternatives, list) or not alternatives:
+        return [f"{OPTIONAL} must be a non-empty list, on answerable items only"]
+    errs: list[str] = []
+    for alt in alternatives:
+        if not isinstance(alt, dict) or set(alt) != {"clause", "evidence", "instead_of"} \
+                or not _is_str_list(alt["evidence"]) or not 1 <= len(alt["evidence"]) <= 3 \
+                or not all(EVIDENCE_LEN[0] <= len(norm(e)) <= EVIDENCE_LEN[1] for e in alt["evidence"]):
+            errs.append(f"{OPTIONAL} entries are {{clause, evidence: [1-3 strings], instead_of}}: {alt!r}")
+            continue
+        if alt["instead_of"] not in primary:
+            errs.append(f"{OPTIONAL}: instead_of {alt['instead_of']!r} is not one of the item's clauses")
+            continue
+        doc, replaced = primary[alt["instead_of"]]
+        for e in alt["evidence"]:
+            ne = norm(e)
+            places = [(k, p) for k, d in corpus.items() for p in find_all(d.text, ne)]
+            if len(places) != 1 or places[0][0] != doc.key:
+                errs.append(f"{OPTIONAL}: evidence {e!r} must occur once, in {doc.key}")
+                continue
+            seg = doc.segment_at(places[0][1])
+            if seg.label != alt["clause"] or seg.label == replaced.label:
+                errs.append(f"{OPTIONAL}: evidence {e!r} is in {seg.label!r}, not in a clause other than "
+                            f"{replaced.label!r} labelled {alt['clause']!r}")
+                continue
+            for m in item["must_contain"]:
+                if norm(m) in doc.segment_text(replaced) and norm(m) not in doc.segment_text(seg):
+                    errs.append(f"{OPTIONAL}: {alt['clause']!r} lacks must_contain {m!r}, so it cannot stand in")
     return errs
 
 
@@ -437,6 +475,7 @@ def _corruptions():
     sx_item = lambda: _first(lambda i: i["doc"] == "sx")
     cmp_item = lambda: _first(lambda i: i["doc"] == "both")
     neg_item = lambda: _first(lambda i: i["doc"] == "none")
+    alt_item = lambda: _first(lambda i: i["id"] == "qcy-003")  # 一、 and 二、（一）3. both give 6000亿元
 
     def mut(factory, **changes):
         def make():
@@ -472,6 +511,14 @@ def _corruptions():
                                                                    if norm(e) in load_corpus()["qcy"].text]),
         "compare clause without bar": mut(cmp_item, clause=lambda i: i["clause"].split(" | ")[0]),
         "compare typed as fact": mut(cmp_item, type="fact"),
+        # `also`: an alternative clause must state the same facts, be where it says, and replace a real label
+        "also lacks a must_contain": mut(alt_item, also=[{"clause": "二、（一）2.", "instead_of": "一、",
+                                                          "evidence": ["优化“三项改革”线上路演平台功能"]}]),
+        "also evidence in another clause": mut(alt_item, also=lambda i: [i["also"][0] | {"clause": "二、（二）6."}]),
+        "also instead of an unknown label": mut(alt_item, also=lambda i: [i["also"][0] | {"instead_of": "三、"}]),
+        "also evidence ambiguous": mut(alt_item, also=lambda i: [i["also"][0] | {"evidence": ["技术合同成交额突破6000亿元"]}]),
+        "also on an unanswerable item": mut(neg_item, also=[{"clause": "一、", "instead_of": "", "evidence": ["x"]}]),
+        "also empty": mut(alt_item, also=[]),
     }
 
 
@@ -483,6 +530,6 @@ def test_validator_rejects_corrupted_item(name):
 
 def test_validator_accepts_untouched_samples():
     for pred in (lambda i: i["doc"] == "qcy", lambda i: i["doc"] == "sx",
-                 lambda i: i["doc"] == "both", lambda i: i["doc"] == "none"):
+                 lambda i: i["doc"] == "both", lambda i: i["doc"] == "none", lambda i: "also" in i):
         item = _first(pred)
         assert check_item(item) == [], item["id"]
