@@ -31,8 +31,11 @@ FRAMING = frozenset(
     办法 措施 举措 要求 模式 作用 发挥作用 领域 类 类产品 数字 思路 阶段 方式 政策 文件 两份 两地 计划 行动计划 意见
     指导意见 规定 情况 问题 重点 工作 方案 体系 时候 事情 东西 部分 规模 比例 比重 金额 标准 多大 多少 哪里 哪些
     什么 怎么 如何 回事 怎么回事 一年 一共 具体 主要 分别 各自 打算 准备 哪几个 哪些地方 几环 哪几 说法 规划 大力
-    省里 两省 政府 国家""".split()
+    省里 两省 政府 国家 初衷 宗旨 意图 用意""".split()
 )
+# "why was it issued": a document states its purpose once, as 为（了）…，制定本法/现制定本行动计划 (a law's 第一条)
+PURPOSE = re.compile(r"目的|宗旨|初衷|意图|想达到|为什么(?:要)?(?:出台|制定|印发)|为啥(?:要)?(?:出台|制定)|立法目的")
+PURPOSE_SENTENCE = re.compile(r"^为了?[^，。]{2,}，.*(?:制定|特制定|现制定|制订)本|^为了?.+(?:制定|制订)本[\u4e00-\u9fff]{0,6}[。；]?$")
 CONTENT_FLAGS = frozenset("n nr ns nt nz nw vn eng j nrt nrfg".split())
 NUMBERISH = re.compile(r"\d|[一二两三四五六七八九十百千万亿]+(?:[个项家条名所件类大批种倍亿万]|年)")
 
@@ -57,12 +60,14 @@ class Candidate:
 
 
 def intent(question: str) -> dict[str, bool]:
+    purpose = bool(PURPOSE.search(question))
     return {
-        "quantity": bool(QUANTITY.search(question)),
+        "quantity": bool(QUANTITY.search(question)) and not purpose,  # 想达到什么目的 asks no figure
         "when": bool(WHEN.search(question)),
         "who": bool(WHO.search(question)),
         "list": bool(LIST.search(question)),
         "compare": bool(COMPARE.search(question)) or len(places_in(question)) > 1,
+        "purpose": purpose,
     }
 
 
@@ -185,6 +190,8 @@ class ExtractiveAnswerer:
                     score += 0.15
                 if asks["who"] and re.search(r"负责|牵头|领导小组|办公室|部门|中心", body):
                     score += 0.1
+                if asks["purpose"] and PURPOSE_SENTENCE.search(body):
+                    score += 0.3
                 if i == 0 and len(sentences) > 1 and len(body) <= 40 and hit.clause.path:
                     score *= 0.6  # a heading names the topic; the sentences after it answer
                 out.append(Candidate(body, hit, rank, score, cov))

@@ -73,7 +73,18 @@ class Assistant:
         hits = self.retriever.search(question, k=k, doc=doc)
         if asks["compare"] and not doc:
             hits = self._per_document(question, hits, k)
+        elif asks["purpose"] and hits:
+            hits = self._with_opening(hits)
         return hits
+
+    def _with_opening(self, hits: list[Hit]) -> list[Hit]:
+        """A "why was it issued" question: the leading document's opening clause (its 导语, or a law's 第一条
+        为了…制定本法) states the purpose, whatever words the question uses; put it second."""
+        opening = next(iter(self.index.clauses([hits[0].clause.doc_id])), None)
+        if opening is None or opening.clause_id in {h.clause.clause_id for h in hits[:2]}:
+            return hits
+        rest = [h for h in hits if h.clause.clause_id != opening.clause_id]
+        return [rest[0], Hit(opening, rest[0].score, {}, {}), *rest[1:]]
 
     def documents_of_place(self, question: str) -> list[str] | None:
         """When the question names one province, leave out documents about other provinces only.

@@ -47,6 +47,14 @@ def test_numeric_questions(assistant, question, figure, doc, label):
     assert (doc, label) in {(c.clause.doc_id, c.clause.label) for c in answer.citations}
 
 
+def test_purpose_question_is_answered_from_the_preamble(assistant):
+    # the preamble (为…，现制定本行动计划) states the purpose; 二、（五）16. shares 三年行动计划 and 达到500家
+    answer = assistant.ask("秦创原三年行动计划是为了达到什么目的？")  # 达到 is no figure here
+    assert not answer.abstained
+    assert "提质升级" in answer.text
+    assert answer.citations[0].clause.doc_id == QCY and answer.citations[0].clause.label == ""
+
+
 def test_list_question_lists_the_items_each_cited(assistant):
     answer = assistant.ask("秦创原在优化科创生态环境方面有哪些重点任务？")
     labels = [c.clause.label for c in answer.citations]
