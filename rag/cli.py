@@ -124,6 +124,7 @@ def ask(question: str, k: int | None, doc: tuple[str, ...], answerer: str | None
 
     settings = settings_from(data_dir=data_dir, answerer=answerer, top_k=k, chroma_url=chroma_url)
     assistant = Assistant(settings)
+    assistant.warm_up()
     questions = [question] if question else _read_questions()
     for q in questions:
         try:

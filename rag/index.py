@@ -26,8 +26,9 @@ import logging
 import os
 import shutil
 import signal
-import sys
 import sqlite3
+import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -196,6 +197,7 @@ class ClauseIndex:
         self._chroma_url = chroma_url
         self._db = db or _connect(self.data_dir / DB)
         self._collection = None
+        self._collection_lock = threading.Lock()
         self._dirty = False
         self._bm25 = None
         self._bm25_ids: list[str] = []
@@ -317,13 +319,24 @@ class ClauseIndex:
     # ---- Chroma ---------------------------------------------------------------------------
     @property
     def collection(self):
-        if self._collection is None:
-            client = _chroma_client(self.data_dir, self._chroma_url)
-            # embedding_function=None: Chroma's default model must never load (it downloads)
-            self._collection = client.get_or_create_collection(
-                COLLECTION, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
-            )
-        return self._collection
+        with self._collection_lock:  # warm_up() may be opening it in another thread
+            if self._collection is None:
+                client = _chroma_client(self.data_dir, self._chroma_url)
+                # embedding_function=None: Chroma's default model must never load (it downloads)
+                self._collection = client.get_or_create_collection(
+                    COLLECTION, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
+                )
+            return self._collection
+
+    def warm_up(self, dim: int) -> None:
+        """Load Chroma's vector index now (≈ 1 s for the laws' 126 k vectors): a new process's first
+        question then does not wait for it. Chroma only, no SQLite: safe in a background thread."""
+        try:
+            if self.manifest.documents:
+                vector = np.full(dim, dim ** -0.5, dtype=np.float32)
+                self.collection.query(query_embeddings=[vector], n_results=1, include=[])
+        except Exception as err:  # noqa: BLE001 - a failed warm-up only means the first query pays
+            log.debug("warm-up skipped: %s", err)
 
     # ---- writing --------------------------------------------------------------------------
     def _meta(self, key: str) -> str | None:
@@ -600,13 +613,16 @@ class ClauseIndex:
         """The BM25 folder when it matches clauses.sqlite, else BM25 built in memory from the stored tokens."""
         if self._bm25 is not None:
             return
-        ids = self.all_clause_ids()
+        rows = self._db.execute("SELECT clause_id, doc_id FROM clauses ORDER BY doc_id, ord").fetchall()
+        ids = [cid for cid, _ in rows]
         bm25 = None
         if ids and self.bm25_ids_on_disk() == ids:
             import bm25s
 
             try:
-                bm25 = bm25s.BM25.load(str(self.data_dir / "bm25"))
+                # memory-mapped: a query reads only its tokens' postings, so a new process answers
+                # without first reading the whole index (≈ 170 MB for the laws)
+                bm25 = bm25s.BM25.load(str(self.data_dir / "bm25"), mmap=True)
             except (OSError, ValueError, KeyError):  # swapped or damaged while being read
                 bm25 = None
             if self.bm25_ids_on_disk() != ids:  # an ingest swapped the folder meanwhile
@@ -614,9 +630,10 @@ class ClauseIndex:
         if bm25 is None:
             ids, corpus = self._tokens()
             bm25 = _bm25_from(corpus) if ids else None
+            rows = self._db.execute("SELECT clause_id, doc_id FROM clauses").fetchall()
         self._bm25_ids = ids
         # each BM25 row's document as a small integer, for document filters (a mask in microseconds)
-        doc_of = dict(self._db.execute("SELECT clause_id, doc_id FROM clauses"))
+        doc_of = dict(rows)
         self._bm25_doc_codes = {d: i for i, d in enumerate(dict.fromkeys(doc_of.values()))}
         self._bm25_doc_of = np.array([self._bm25_doc_codes.get(doc_of.get(cid), -1) for cid in ids], dtype=np.int32)
         self._bm25 = bm25

@@ -44,10 +44,12 @@ class Retriever:
                mode: Literal["hybrid", "dense", "bm25"] = "hybrid") -> list[Hit]:
         doc_ids = self.resolve_docs(doc)
         lists: dict[str, list[tuple[str, float]]] = {}
-        if mode in ("hybrid", "dense"):
-            lists["dense"] = self.index.search_dense(self.embedder.embed_query(question), CANDIDATES, doc_ids)
+        # BM25 first: in a new process its loading (jieba, the BM25 index) overlaps the vector index's
+        # (Assistant.warm_up), so the first dense search finds it loaded
         if mode in ("hybrid", "bm25"):
             lists["bm25"] = self.index.search_bm25(tokenize(question), CANDIDATES, doc_ids)
+        if mode in ("hybrid", "dense"):
+            lists["dense"] = self.index.search_dense(self.embedder.embed_query(question), CANDIDATES, doc_ids)
         fused = self._fuse(lists)
         top = fused[: max(k, CANDIDATES if self.reranker else k)]
         clauses = self.index.get([cid for cid, _ in top])
