@@ -91,7 +91,7 @@ class Assistant:
     def _with_opening(self, hits: list[Hit]) -> list[Hit]:
         """A "why was it issued" question: the leading document's opening clause (its 导语, or a law's 第一条
         为了…制定本法) states the purpose, whatever words the question uses; put it second."""
-        opening = next(iter(self.index.clauses([hits[0].clause.doc_id])), None)
+        opening = self.index.first_clause(hits[0].clause.doc_id)
         if opening is None or opening.clause_id in {h.clause.clause_id for h in hits[:2]}:
             return hits
         rest = [h for h in hits if h.clause.clause_id != opening.clause_id]
@@ -115,7 +115,7 @@ class Assistant:
         """Provinces each document is about, read from its title and the opening of its text."""
         found: dict[str, set[str]] = {}
         for doc_id, entry in self.index.manifest.documents.items():
-            opening = next(iter(self.index.clauses([doc_id])), None)
+            opening = self.index.first_clause(doc_id)
             text = entry.get("title", "") + (opening.text[:300] if opening else "")
             found[doc_id] = places_in(text)
         return found

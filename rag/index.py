@@ -505,6 +505,11 @@ class ClauseIndex:
         for (data,) in rows:
             yield _row_to_clause(data)
 
+    def first_clause(self, doc_id: str) -> Clause | None:
+        """The document's opening clause (its 导语 or first article), or None."""
+        row = self._db.execute("SELECT data FROM clauses WHERE doc_id = ? ORDER BY ord LIMIT 1", (doc_id,)).fetchone()
+        return _row_to_clause(row[0]) if row else None
+
     def get(self, clause_ids: Sequence[str]) -> dict[str, Clause]:
         out: dict[str, Clause] = {}
         for i in range(0, len(clause_ids), 500):
@@ -533,9 +538,7 @@ class ClauseIndex:
         if doc_ids and len(doc_ids) > FILTER_IN_CHROMA_MAX:
             # a long allow-list (all documents but another province's) is slow as a Chroma filter: search
             # unfiltered and keep the allowed, unless too few of the nearest are allowed
-            allowed = set(doc_ids)
-            hits, _ = self._dense_hits(vector, 4 * k + ORPHAN_MARGIN, None)
-            hits = [(c, s) for c, s in hits if self._doc_of_clause(c) in allowed]
+            hits, _ = self._dense_hits(vector, 4 * k + ORPHAN_MARGIN, None, allowed=set(doc_ids))
             if len(hits) >= k:
                 return hits[:k]
         where = {"doc_id": {"$in": list(doc_ids)}} if doc_ids else None
@@ -545,12 +548,14 @@ class ClauseIndex:
             hits, _ = self._dense_hits(vector, k + max(0, self.collection.count() - committed), where)
         return hits[:k]
 
-    def _dense_hits(self, vector: np.ndarray, n: int, where: dict | None) -> tuple[list[tuple[str, float]], bool]:
-        """(clause_id, cosine) of the n nearest vectors that belong to committed clauses; and whether
-        Chroma returned all n (so more may exist)."""
+    def _dense_hits(self, vector: np.ndarray, n: int, where: dict | None,
+                    allowed: set[str] | None = None) -> tuple[list[tuple[str, float]], bool]:
+        """(clause_id, cosine) of the n nearest vectors that belong to committed clauses (of `allowed`
+        documents only, when given); and whether Chroma returned all n (so more may exist)."""
         res = self._query_vectors(vector, n, where)
         found = self._clauses_of_vectors(res["ids"][0])
-        hits = [(found[v], 1.0 - d) for v, d in zip(res["ids"][0], res["distances"][0], strict=True) if v in found]
+        hits = [(found[v][0], 1.0 - d) for v, d in zip(res["ids"][0], res["distances"][0], strict=True)
+                if v in found and (allowed is None or found[v][1] in allowed)]
         return hits, len(res["ids"][0]) >= n
 
     def _query_vectors(self, vector: np.ndarray, n: int, where: dict | None, attempts: int = 3) -> dict:
@@ -574,14 +579,12 @@ class ClauseIndex:
                 self._collection = None
         raise AssertionError("unreachable")
 
-    def _doc_of_clause(self, clause_id: str) -> str | None:
-        row = self._db.execute("SELECT doc_id FROM clauses WHERE clause_id = ?", (clause_id,)).fetchone()
-        return row[0] if row else None
-
-    def _clauses_of_vectors(self, vec_ids: Sequence[str]) -> dict[str, str]:
+    def _clauses_of_vectors(self, vec_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+        """vec_id → (clause_id, doc_id) of the committed clauses among `vec_ids`."""
         marks = ",".join("?" * len(vec_ids))
-        rows = self._db.execute(f"SELECT vec_id, clause_id FROM clauses WHERE vec_id IN ({marks})", list(vec_ids))
-        return dict(rows)
+        rows = self._db.execute(f"SELECT vec_id, clause_id, doc_id FROM clauses WHERE vec_id IN ({marks})",
+                                list(vec_ids))
+        return {v: (c, d) for v, c, d in rows}
 
     def search_bm25(self, tokens: list[str], k: int, doc_ids: Sequence[str] | None = None) -> list[tuple[str, float]]:
         """(clause_id, BM25 score) of the k best-scoring clauses with a score above zero."""

@@ -180,3 +180,19 @@ def test_sentence_transformers_embedder_with_a_bundled_model(tmp_path):
     assert report.documents[0].status == "added"
     manifest = json.loads((tmp_path / "st" / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["embedder"].startswith("sentence-transformers:")
+
+
+def test_a_long_document_allow_list_filters_after_the_dense_search(seed_index_dir, embedder, monkeypatch):
+    # the laws' province filter allows ~2,000 documents: applied to the nearest vectors, not as a Chroma
+    # filter; it must give what the Chroma filter gives
+    import rag.index
+
+    index = ClauseIndex.inspect(seed_index_dir)
+    vector = embedder.embed_query("山西的技术合同成交额")
+    in_chroma = index.search_dense(vector, 5, [SX])
+    monkeypatch.setattr(rag.index, "FILTER_IN_CHROMA_MAX", 0)
+    after = index.search_dense(vector, 5, [SX])
+    assert after == in_chroma and len(after) == 5
+    assert {index.get([c])[c].doc_id for c, _ in after} == {SX}
+    assert index.first_clause(QCY).label == "" and index.first_clause("nothing") is None
+    index.close()
