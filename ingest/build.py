@@ -71,9 +71,22 @@ class IngestReport:
         return any(r.status in ("added", "updated", "removed") for r in self.documents)
 
 
+TITLE_CHARS = 16
+HEADING_CHARS = 16
+
+
 def embed_text(clause: Clause, embed_chars: int) -> str:
-    """What the embedder sees: title + heading path + clause text, cut to `embed_chars` characters."""
-    return clause.index_text()[:embed_chars]
+    """What the embedder sees: the start of the title and of the innermost heading, then the clause text,
+    cut to `embed_chars` characters.
+
+    A whole title and heading path would fill the 64 default characters on their own (a policy notice's
+    title runs to ~24 characters), giving every clause of a document nearly the same vector. Measured,
+    passage hit@5 with whole title + headings → this: eval/qa.jsonl 0.958 → 0.969, ncp_policy_qa
+    0.887 → 0.900, legal_dc 0.900 → 0.900 (text alone: 0.958 / 0.873 / 0.900; 24 title characters and
+    no heading: 0.969 / 0.897 / 0.890).
+    """
+    parts = [clause.title[:TITLE_CHARS], *(h[:HEADING_CHARS] for h in clause.headings[-1:]), clause.text]
+    return "\n".join(p for p in parts if p)[:embed_chars]
 
 
 @dataclass

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from rag.records import Clause, Document
 from rag.tokens import VERSION as TOKENS_VERSION
 
-# what the index was built with: clause parser 1, BM25 tokens TOKENS_VERSION (a change of either re-ingests;
-# the vector cache keeps that cheap)
-PARSER_VERSION = f"1+t{TOKENS_VERSION}"
+# what the index was built with: clause parser 1, BM25 tokens TOKENS_VERSION, embedded text 2 (short title
+# and heading, ingest.build.embed_text). A change of any re-ingests; the vector cache keeps unchanged texts.
+PARSER_VERSION = f"1+t{TOKENS_VERSION}+e2"
 
 _CN = "一二三四五六七八九十"
 _CN_LAW = _CN + "百千零〇两"
