@@ -57,9 +57,3 @@ def words(text: str) -> list[str]:
 def _bigrams(text: str) -> list[str]:
     return [run[i : i + 2] for run in _HAN_RUN.findall(text) for i in range(len(run) - 1)]
 
-
-def add_terms(terms: list[str]) -> None:
-    """Make jieba keep these corpus terms whole (e.g. names found in quotes)."""
-    jb = _jieba()
-    for term in terms:
-        jb.add_word(term, freq=50)
