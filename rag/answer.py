@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from functools import lru_cache
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -78,6 +79,11 @@ def places_in(question: str) -> set[str]:
 
 def key_terms(question: str) -> dict[str, float]:
     """Search-mode terms of the question weighted by their rarity in general Chinese (framing words dropped)."""
+    return dict(_key_terms(question))
+
+
+@lru_cache(maxsize=256)  # the reranker and the answerer both ask, once per question
+def _key_terms(question: str) -> dict[str, float]:
     terms: dict[str, float] = {}
     for t in words(question):
         if t in GENERIC or t in FRAMING:
@@ -117,22 +123,73 @@ def _rarity(word: str) -> float:
     return math.log(dictionary.total / (dictionary.FREQ.get(word, 0) + 1))
 
 
-def coverage(terms: dict[str, float], text: str) -> float:
-    """Weighted share of the question's key terms that occur in `text`."""
-    if not terms:
-        return 0.0
-    folded = fold(text).lower()
+def coverage(terms: dict[str, float], *texts: str) -> float:
+    """Weighted share of the question's key terms that occur in any of `texts`."""
+    return term_share(terms, *(fold(t).lower() for t in texts))
+
+
+def term_share(terms: dict[str, float], *lowered: str) -> float:
+    """`coverage` over texts already folded and lower-cased."""
     total = sum(terms.values())
-    return sum(w for t, w in terms.items() if t in folded) / total
+    if not total:
+        return 0.0
+    return sum(w for t, w in terms.items() if any(t in text for text in lowered)) / total
 
 
 def bigram_overlap(question: str, text: str) -> float:
+    """Share of the question's character bigrams that occur in `text`."""
+    return gram_share(question_bigrams(question), fold(text))
+
+
+def gram_share(grams: frozenset[str], folded: str) -> float:
+    return sum(1 for g in grams if g in folded) / len(grams) if grams else 0.0
+
+
+@lru_cache(maxsize=256)
+def question_bigrams(question: str) -> frozenset[str]:
     q = re.sub(r"[^\u4e00-\u9fff0-9A-Za-z%]", "", question)
-    grams = {q[i : i + 2] for i in range(len(q) - 1)}
-    if not grams:
+    return frozenset(q[i : i + 2] for i in range(len(q) - 1))
+
+
+@dataclass(frozen=True, slots=True)
+class Sentence:
+    """A sentence of a clause without its clause marker, and its folded (and lower-cased) form."""
+
+    body: str
+    folded: str
+    lower: str
+
+
+@lru_cache(maxsize=8192)
+def clause_sentences(text: str) -> tuple[Sentence, ...]:
+    """The sentences of a clause text, folded in one pass. Cached: the reranker and the answerer both read
+    the top clauses, and the same clauses come up again and again."""
+    bodies = [strip_marker(s) for s in split_sentences(text)]
+    folded = fold("\x00".join(bodies)).split("\x00")  # NUL is a starter: NFKC never joins across it
+    if len(folded) != len(bodies):  # a NUL in the text itself
+        folded = [fold(b) for b in bodies]
+    return tuple(Sentence(b, f, f.lower()) for b, f in zip(bodies, folded, strict=True))
+
+
+def sentence_match(question: str, terms: dict[str, float], text: str) -> float:
+    """How well the best sentence of `text` matches the question: key-term coverage and bigram overlap.
+    (Counting the title's terms for every sentence was measured too: legal_dc 0.925 → 0.905.)"""
+    sentences = clause_sentences(text)
+    grams = question_bigrams(question)
+    total = sum(terms.values()) or 1.0
+    # only what the clause holds at all can be in one of its sentences (30 clauses a question: this is hot)
+    lowered, folded = "\x00".join(s.lower for s in sentences), "\x00".join(s.folded for s in sentences)
+    present = [(t, w / total) for t, w in terms.items() if t in lowered]
+    found = [g for g in grams if g in folded]
+    if not present and not found:
         return 0.0
-    folded = fold(text)
-    return sum(1 for g in grams if g in folded) / len(grams)
+    best = 0.0
+    for s in sentences:
+        if len(s.body) >= 4:
+            cov = sum(w for t, w in present if t in s.lower)
+            overlap = sum(1 for g in found if g in s.folded) / len(grams) if found else 0.0
+            best = max(best, 0.7 * cov + 0.3 * overlap)
+    return best
 
 
 MARKER_PREFIX = re.compile(
@@ -175,14 +232,16 @@ class ExtractiveAnswerer:
     def score_sentences(self, question: str, terms: dict[str, float], asks: dict[str, bool],
                         hits: Sequence[Hit]) -> list[Candidate]:
         out: list[Candidate] = []
+        grams = question_bigrams(question)
         for rank, hit in enumerate(hits[:8]):
-            context = " ".join(hit.clause.headings)
-            sentences = [strip_marker(s) for s in split_sentences(hit.clause.text)]
-            for i, body in enumerate(sentences):
+            context = fold("".join(hit.clause.headings)).lower()
+            sentences = clause_sentences(hit.clause.text)
+            for i, sentence in enumerate(sentences):
+                body = sentence.body
                 if len(body) < 4:
                     continue
-                cov = coverage(terms, body)
-                score = 0.55 * cov + 0.25 * bigram_overlap(question, body) + 0.1 * coverage(terms, context + body)
+                cov = term_share(terms, sentence.lower)
+                score = 0.55 * cov + 0.25 * gram_share(grams, sentence.folded) + 0.1 * term_share(terms, context, sentence.lower)
                 score += 0.15 / (rank + 1)
                 if asks["quantity"] and NUMBERISH.search(body):
                     score += 0.15

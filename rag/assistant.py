@@ -48,14 +48,14 @@ class Assistant:
 
     @cached_property
     def retriever(self) -> Retriever:
-        reranker = None
-        if self.settings.reranker:
-            from rag.rerank import CrossEncoderReranker
+        from rag.rerank import CrossEncoderReranker, LexicalReranker
 
-            reranker = CrossEncoderReranker(self.settings.reranker)
         s = self.settings
+        rerankers = [LexicalReranker()] if s.lexical_rerank else []
+        if s.reranker:
+            rerankers.append(CrossEncoderReranker(s.reranker))
         return Retriever(self.index, self.embedder, fusion=s.fusion, dense_weight=s.dense_weight,
-                         bm25_weight=s.bm25_weight, reranker=reranker)
+                         bm25_weight=s.bm25_weight, rerankers=rerankers)
 
     def answerer(self, name: str | None = None):
         name = name or self.settings.answerer

@@ -34,7 +34,8 @@ class Settings(BaseSettings):
     fusion: Literal["rrf", "weighted"] = "weighted"  # measured on eval/qa.jsonl: weighted 0.5:1 beats RRF
     dense_weight: float = 0.5
     bm25_weight: float = 1.0
-    reranker: str | None = None                   # CrossEncoder name or local path; off by default
+    lexical_rerank: bool = True                   # best-sentence match + clause kind over the top 30 (rag/rerank.py)
+    reranker: str | None = None                   # CrossEncoder name or local path, after it; off by default
     max_file_mb: float = 50.0
     # LLM answerer (any OpenAI-compatible endpoint)
     llm_base_url: str | None = None

@@ -1,15 +1,71 @@
-"""Optional cross-encoder rerank (sentence-transformers CrossEncoder by name or local path)."""
+"""Second-stage reranking of the fused candidates.
+
+`LexicalReranker` (on by default, offline, ≈ 1 ms): within one document, BM25 and a 64-character vector
+rank clauses by their bag of words, so the clause whose *sentence* says what the question asks loses to
+a long clause that merely repeats its words. It adds the best sentence match of each candidate and a
+bonus when the clause is the kind of clause the question asks for (a definition for 什么是, the 起施行
+article for 何时施行). Measured on passage hit@5 (words + bigrams BM25, 64 embedded characters):
+eval/qa.jsonl 0.969 → 0.969, legal_dc 0.900 → 0.940, ncp_policy_qa 0.900 → 0.913.
+
+`CrossEncoderReranker` (off unless a model is configured): sentence-transformers CrossEncoder by name
+or local path.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import replace
 
 from rag.records import Hit
 
+# What a question asks for, and how a clause that answers it reads.
+KINDS: dict[str, tuple[re.Pattern[str], re.Pattern[str]]] = {
+    "definition": (re.compile(r"什么是|什么叫|何谓|是什么意思|指什么|指的是什么|是指什么|含义|定义"),
+                   re.compile(r"是指|所称|含义|指的是|定义为")),
+    "in_force": (re.compile(r"(?:何时|什么时候|哪天|哪一天|几号|几时|哪年).{0,6}(?:施行|实施|生效|执行)|(?:施行|实施|生效)(?:日期|时间)"),
+                 re.compile(r"起(?:施行|实施|生效|执行)")),
+    "date": (re.compile(r"几号|何时|什么时候|哪天|哪一天|日期|几月|时间"),
+             re.compile(r"\d{4}年|\d+月\d+日|\d+日[起前后]")),
+    "category": (re.compile(r"分为|哪几类|哪几种|哪些类型|几个等级|几级|分类"), re.compile(r"分为|分类|划分为")),
+    "purpose": (re.compile(r"目的|宗旨|初衷|为什么(?:要)?(?:制定|出台|颁布|印发)"), re.compile(r"^(?:第一条)?\s*为了?|制定本")),
+}
+
+
+def asked_kinds(question: str) -> list[re.Pattern[str]]:
+    """The clause patterns of every kind the question asks for."""
+    return [clause for asks, clause in KINDS.values() if asks.search(question)]
+
+
+class LexicalReranker:
+    """Adds `sentence_weight` × the best sentence match and `kind_bonus` to the fused score of the
+    first `depth` candidates, and re-sorts them."""
+
+    def __init__(self, sentence_weight: float = 0.6, kind_bonus: float = 0.3, depth: int = 30) -> None:
+        self.sentence_weight = sentence_weight
+        self.kind_bonus = kind_bonus
+        self.depth = depth
+
+    def rerank(self, question: str, hits: Sequence[Hit]) -> list[Hit]:
+        from rag.answer import key_terms, sentence_match
+
+        head, tail = list(hits[: self.depth]), list(hits[self.depth :])
+        terms = key_terms(question)
+        kinds = asked_kinds(question)
+        rescored = []
+        for hit in head:
+            match = sentence_match(question, terms, hit.clause.text)
+            bonus = self.kind_bonus if any(k.search(hit.clause.text) for k in kinds) else 0.0
+            rescored.append(replace(hit, score=hit.score + self.sentence_weight * match + bonus,
+                                    scores=hit.scores | {"lexical": match + bonus}))
+        rescored.sort(key=lambda h: -h.score)
+        return rescored + tail
+
 
 class CrossEncoderReranker:
     """Re-scores the fused candidates with a cross-encoder; off unless a model is configured."""
+
+    depth = 50
 
     def __init__(self, model: str) -> None:
         from sentence_transformers import CrossEncoder

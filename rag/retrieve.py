@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Literal, Protocol
 
 from rag.embedders import Embedder
 from rag.errors import PolicyRagError
@@ -15,17 +15,23 @@ CANDIDATES = 50
 RRF_K = 60
 
 
+class Reranker(Protocol):
+    depth: int  # how many of the fused candidates it re-orders
+
+    def rerank(self, question: str, hits: Sequence[Hit]) -> list[Hit]: ...
+
+
 class Retriever:
     """`search(question)` → fused Hits; every Hit keeps its rank and raw score in each retriever."""
 
     def __init__(self, index: ClauseIndex, embedder: Embedder, *,
                  fusion: Literal["rrf", "weighted"] = "weighted", dense_weight: float = 0.5,
-                 bm25_weight: float = 1.0, reranker=None) -> None:
+                 bm25_weight: float = 1.0, rerankers: Sequence[Reranker] = ()) -> None:
         self.index = index
         self.embedder = embedder
         self.fusion = fusion
         self.weights = {"dense": dense_weight, "bm25": bm25_weight}
-        self.reranker = reranker
+        self.rerankers = list(rerankers)
 
     def resolve_docs(self, doc: str | Sequence[str] | None) -> list[str] | None:
         """Doc ids matching a title substring or doc id (several allowed); error when none match."""
@@ -51,17 +57,19 @@ class Retriever:
         if mode in ("hybrid", "dense"):
             lists["dense"] = self.index.search_dense(self.embedder.embed_query(question), CANDIDATES, doc_ids)
         fused = self._fuse(lists)
-        top = fused[: max(k, CANDIDATES if self.reranker else k)]
+        rerankers = self.rerankers if mode == "hybrid" else []  # dense or BM25 alone: that ranking, as is
+        top = fused[: max([k, *(r.depth for r in rerankers)])]
         clauses = self.index.get([cid for cid, _ in top])
+        placed = {name: {c: (r, s) for r, (c, s) in enumerate(lst, 1)} for name, lst in lists.items()}
         hits = []
         for cid, score in top:
             if cid not in clauses:  # a stale BM25 entry of a clause removed since: skip it
                 continue
-            ranks = {name: r for name, lst in lists.items() for r, (c, _) in enumerate(lst, 1) if c == cid}
-            raw = {name: s for name, lst in lists.items() for c, s in lst if c == cid}
-            hits.append(Hit(clauses[cid], score, ranks, raw))
-        if self.reranker is not None:
-            hits = self.reranker.rerank(question, hits)
+            found = {name: where[cid] for name, where in placed.items() if cid in where}
+            hits.append(Hit(clauses[cid], score, {n: r for n, (r, _) in found.items()},
+                            {n: s for n, (_, s) in found.items()}))
+        for reranker in rerankers:
+            hits = reranker.rerank(question, hits)
         return hits[:k]
 
     def _fuse(self, lists: dict[str, list[tuple[str, float]]]) -> list[tuple[str, float]]:
