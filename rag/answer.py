@@ -177,7 +177,7 @@ def sentence_match(question: str, terms: dict[str, float], text: str) -> float:
     sentences = clause_sentences(text)
     grams = question_bigrams(question)
     total = sum(terms.values()) or 1.0
-    # only what the clause holds at all can be in one of its sentences (30 clauses a question: this is hot)
+    # only what the clause holds at all can be in one of its sentences (20 clauses a question: this is hot)
     lowered, folded = "\x00".join(s.lower for s in sentences), "\x00".join(s.folded for s in sentences)
     present = [(t, w / total) for t, w in terms.items() if t in lowered]
     found = [g for g in grams if g in folded]

@@ -34,7 +34,7 @@ class Settings(BaseSettings):
     fusion: Literal["rrf", "weighted"] = "weighted"  # measured on eval/qa.jsonl: weighted 0.5:1 beats RRF
     dense_weight: float = 0.5
     bm25_weight: float = 1.0
-    lexical_rerank: bool = True                   # best-sentence match + clause kind over the top 30 (rag/rerank.py)
+    lexical_rerank: bool = True                   # best-sentence match + clause kind over the top 20 (rag/rerank.py)
     reranker: str | None = None                   # CrossEncoder name or local path, after it; off by default
     max_file_mb: float = 50.0
     # LLM answerer (any OpenAI-compatible endpoint)
