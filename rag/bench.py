@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ FRAMES = ("{}有哪些规定？", "{}是怎么要求的？", "关于{}，文件�
 DROP = 0.3          # share of a sentence's words left out of its question
 QUESTION_CHARS = 18  # words kept: with its frame a question is ~20-25 characters, as in eval/qa.jsonl (median 21.5)
 COLD_RUNS = 3       # cold starts measured (median reported)
+BLOCK = 20          # with --baseline, questions timed in alternating blocks of this many
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,8 +123,11 @@ def make_questions(index, n: int, seed: int) -> list[Question]:
     return questions
 
 
-def time_queries(assistant, questions: Sequence[Question]) -> tuple[dict[str, float], dict[str, float]]:
-    """Retrieval and whole-answer latency (ms) over `questions` in a warm process.
+def time_queries(assistant, questions: Sequence[Question], other: BaselineProcess | None = None,
+                 block: int = BLOCK) -> tuple[dict[str, float], dict[str, float], list[float]]:
+    """Retrieval and whole-answer latency (ms) over `questions` in a warm process; and, with `other`, the
+    other system's latency on the same questions, timed in alternating blocks (ours, then its, then ours…)
+    so that the machine slowing down or speeding up during the run weighs on both alike.
 
     Also returns notes: how often the source clause was retrieved, and the CPU milliseconds of an
     answer (the query embedding takes a second core when one is free, so CPU time can exceed latency).
@@ -131,21 +135,24 @@ def time_queries(assistant, questions: Sequence[Question]) -> tuple[dict[str, fl
     from eval.metrics import percentile
 
     assistant.ask(questions[0].text)  # warm-up: jieba, BM25 and Chroma load once per process
-    retrieve, answer, cpu, found = [], [], [], 0
-    for q in questions:
-        t, c = time.perf_counter(), time.process_time()
-        result = assistant.ask(q.text)
-        answer.append((time.perf_counter() - t) * 1000)
-        cpu.append((time.process_time() - c) * 1000)
-        retrieve.append(result.timings_ms["retrieve"])
-        found += any(h.clause.clause_id == q.clause_id for h in result.retrieved)
+    retrieve, answer, cpu, theirs, found = [], [], [], [], 0
+    for start in range(0, len(questions), block):
+        for q in questions[start : start + block]:
+            t, c = time.perf_counter(), time.process_time()
+            result = assistant.ask(q.text)
+            answer.append((time.perf_counter() - t) * 1000)
+            cpu.append((time.process_time() - c) * 1000)
+            retrieve.append(result.timings_ms["retrieve"])
+            found += any(h.clause.clause_id == q.clause_id for h in result.retrieved)
+        if other is not None:
+            theirs += other.time(range(start, min(start + block, len(questions))))
     timings = {
         "retrieve_p50_ms": round(percentile(retrieve, 50), 1), "retrieve_p95_ms": round(percentile(retrieve, 95), 1),
         "answer_p50_ms": round(percentile(answer, 50), 1), "answer_p95_ms": round(percentile(answer, 95), 1),
     }
     notes = {"source_in_top10": found / len(questions), "answer_cpu_p50_ms": percentile(cpu, 50),
              "answer_cpu_p95_ms": percentile(cpu, 95)}
-    return timings, notes
+    return timings, notes, theirs
 
 
 def cold_start(settings, question: str, runs: int = COLD_RUNS) -> tuple[float, float]:
@@ -170,35 +177,63 @@ def cold_start(settings, question: str, runs: int = COLD_RUNS) -> tuple[float, f
     return statistics.median(times), statistics.median(cpu)
 
 
-def run_baseline(settings, corpus: Path, questions: Sequence[Question]) -> dict[str, float]:
-    """The naive LangChain recipe (eval/baseline.py) on the same documents and questions.
+class BaselineProcess:
+    """The naive LangChain recipe (eval/baseline.py) on the same documents and questions, in a process of its own.
 
-    It runs in a process of its own with the engine's default threads (one per core), as a user of
-    the recipe would run it; our own process embeds queries on one thread (see rag/embedders.py).
+    It runs with the engine's default threads (one per core), as a user of the recipe would run it. It
+    builds its store when started, then times the questions it is sent (one JSON list of question numbers a
+    line; it answers with their milliseconds), so its queries can alternate with ours.
     """
-    from rag.embedders import usable_cores
-    from rag.errors import PolicyRagError
 
-    request = {"corpus": str(corpus), "data_dir": str(Path(settings.data_dir) / "baseline-naive"),
-               "questions": [q.text for q in questions]}
-    env = _child_env(settings) | {"OMP_NUM_THREADS": str(usable_cores())}
-    proc = subprocess.run([sys.executable, "-c", "from rag.bench import baseline_main; baseline_main()"],
-                          input=json.dumps(request), capture_output=True, text=True, env=env, cwd=REPO, check=False)
-    if proc.returncode != 0:
-        raise PolicyRagError(f"the naive baseline failed ({proc.returncode}): {proc.stderr.strip()[-800:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    def __init__(self, settings, corpus: Path, questions: Sequence[Question]) -> None:
+        from rag.embedders import usable_cores
+
+        request = {"corpus": str(corpus), "data_dir": str(Path(settings.data_dir) / "baseline-naive"),
+                   "questions": [q.text for q in questions]}
+        env = _child_env(settings) | {"OMP_NUM_THREADS": str(usable_cores())}
+        self._stderr = tempfile.TemporaryFile(mode="w+")
+        self._proc = subprocess.Popen([sys.executable, "-c", "from rag.bench import baseline_main; baseline_main()"],
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, text=True,
+                                      env=env, cwd=REPO)
+        self.ingest_seconds = self._send(request)["ingest_seconds"]
+
+    def time(self, numbers: Iterable[int]) -> list[float]:
+        return self._send(list(numbers))
+
+    def close(self) -> None:
+        if self._proc.poll() is None:
+            self._proc.stdin.close()
+            self._proc.wait(timeout=60)
+        self._stderr.close()
+
+    def _send(self, message: Any) -> Any:
+        from rag.errors import PolicyRagError
+
+        try:
+            self._proc.stdin.write(json.dumps(message, ensure_ascii=False) + "\n")
+            self._proc.stdin.flush()
+            line = self._proc.stdout.readline()
+        except BrokenPipeError:
+            line = ""
+        if not line:
+            self._proc.wait(timeout=60)
+            self._stderr.seek(0)
+            detail = self._stderr.read().strip()[-800:]
+            self._stderr.close()
+            raise PolicyRagError(f"the naive baseline failed ({self._proc.returncode}): {detail}")
+        return json.loads(line)
 
 
 def baseline_main() -> None:
-    """The baseline's process: a request as JSON on stdin, its timings as JSON on stdout."""
+    """The baseline's process: a request as JSON on stdin, its ingest time on stdout; then per line of question
+    numbers, their milliseconds."""
     from eval.baseline import NaiveBaseline
-    from eval.metrics import percentile
     from ingest.build import iter_files
     from ingest.loaders import SUPPORTED_SUFFIXES, load_documents
     from rag.config import load_settings
     from rag.embedders import make_embedder
 
-    request = json.loads(sys.stdin.read())
+    request = json.loads(sys.stdin.readline())
     settings = load_settings()
     t = time.perf_counter()
     embedder = make_embedder(settings.embedder, base_url=settings.embed_base_url, api_key=settings.embed_api_key)
@@ -210,13 +245,14 @@ def baseline_main() -> None:
     ingest_seconds = time.perf_counter() - t
     questions = request["questions"]
     baseline.ask(questions[0])  # warm-up, as for ours
-    times = []
-    for question in questions:
-        t = time.perf_counter()
-        baseline.ask(question)
-        times.append((time.perf_counter() - t) * 1000)
-    print(json.dumps({"ingest_seconds": round(ingest_seconds, 1), "query_p50_ms": round(percentile(times, 50), 1),
-                      "query_p95_ms": round(percentile(times, 95), 1)}))
+    print(json.dumps({"ingest_seconds": round(ingest_seconds, 1)}), flush=True)
+    for line in sys.stdin:
+        times = []
+        for n in json.loads(line):
+            t = time.perf_counter()
+            baseline.ask(questions[n])
+            times.append((time.perf_counter() - t) * 1000)
+        print(json.dumps(times), flush=True)
 
 
 def _add_in_batches(store, size: int = 5000) -> None:
@@ -265,7 +301,20 @@ def run(settings, corpus_name: str, queries: int, seed: int, baseline: str | Non
     }
     assistant = Assistant(settings, embedder=embedder)
     questions = make_questions(assistant.index, queries, seed)
-    query, query_notes = time_queries(assistant, questions)
+    other, baseline_error = None, None
+    if baseline == "naive":
+        try:
+            other = BaselineProcess(settings, corpus, questions)
+        except PolicyRagError as err:  # keep our own numbers: they took as long to measure
+            baseline_error = str(err)
+    try:
+        query, query_notes, theirs = time_queries(assistant, questions, other)
+    except PolicyRagError as err:  # the baseline died midway: time ours alone
+        baseline_error = str(err)
+        query, query_notes, theirs = time_queries(assistant, questions)
+    finally:
+        if other is not None:
+            other.close()
     query["cold_start_s"], cold_cpu = cold_start(settings, questions[0].text)
     query["cold_start_s"] = round(query["cold_start_s"], 2)
     result = BenchResult(
@@ -276,11 +325,13 @@ def run(settings, corpus_name: str, queries: int, seed: int, baseline: str | Non
                "ingest_cpu_s": ingest_cpu, "reingest_unchanged_s": reingest_seconds,
                "reingest_embedded": unchanged.embedded, **query_notes},
     )
-    if baseline == "naive":
-        try:
-            result.baseline = run_baseline(settings, corpus, questions)
-        except PolicyRagError as err:  # keep our own numbers: they took as long to measure
-            result.notes["baseline_error"] = str(err)
+    if other is not None and not baseline_error:
+        from eval.metrics import percentile
+
+        result.baseline = {"ingest_seconds": other.ingest_seconds, "query_p50_ms": round(percentile(theirs, 50), 1),
+                           "query_p95_ms": round(percentile(theirs, 95), 1)}
+    if baseline_error:
+        result.notes["baseline_error"] = baseline_error
     result.notes["load"] = [*load, os.getloadavg()[0]]
     return result
 
@@ -376,7 +427,7 @@ def render(r: BenchResult) -> str:
     if r.baseline:
         b = r.baseline
         lines.append(f"baseline   naive: ingest {b['ingest_seconds']:.1f} s, query p50 {b['query_p50_ms']:.1f} ms,"
-                     + f" p95 {b['query_p95_ms']:.1f} ms")
+                     + f" p95 {b['query_p95_ms']:.1f} ms (timed in blocks of {BLOCK} questions alternating with ours)")
         lines.append(f"ratios     ingest {i['seconds'] / b['ingest_seconds']:.2f}× (target ≤ 1.5);"
                      + f" answer p50 {q['answer_p50_ms'] / b['query_p50_ms']:.2f}× (target ≤ 1)")
     return "\n".join(lines)

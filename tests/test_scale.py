@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from ingest.build import ingest
@@ -136,3 +137,29 @@ def test_bench_json_contract_on_the_seeds(tmp_path):
     numbers = [*result["ingest"].values(), *result["query"].values(), result["index_mb"]]
     assert all(isinstance(v, int | float) and v > 0 for v in numbers), result
     assert result["query"]["retrieve_p50_ms"] <= result["query"]["answer_p50_ms"]
+
+
+def test_bench_baseline_alternates_with_ours(tmp_path, seed_index_dir):
+    """`--baseline naive`: the recipe builds its own store in its own process, then its questions alternate
+    with ours block by block; the JSON gains the `baseline` object."""
+    from rag.bench import BaselineProcess, Question, time_queries
+
+    settings = Settings(data_dir=tmp_path / "bench")
+    questions = [Question(q, "") for q in ("秦创原技术合同成交额目标", "山西创新生态建设目标？", "科技成果转化奖励", "中试基地")]
+    other = BaselineProcess(settings, CORPUS, questions)
+    try:
+        assert other.ingest_seconds > 0
+        assert (tmp_path / "bench" / "baseline-naive" / "chroma").is_dir()
+        ours, _, theirs = time_queries(Assistant(Settings(data_dir=seed_index_dir)), questions, other, block=3)
+    finally:
+        other.close()
+    assert len(theirs) == len(questions) and all(t > 0 for t in theirs)  # every question, in blocks of 3 then 1
+    assert ours["answer_p50_ms"] > 0
+
+
+def test_bench_baseline_failure_names_the_cause(tmp_path):
+    from rag.bench import BaselineProcess, Question
+    from rag.errors import PolicyRagError
+
+    with pytest.raises(PolicyRagError, match="naive baseline failed"):
+        BaselineProcess(Settings(data_dir=tmp_path / "bench"), tmp_path / "no-such-corpus", [Question("问题", "")])
