@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import math
 import re
-from functools import lru_cache
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Protocol
 
 from rag.citations import check_citations, fold, split_sentences
@@ -241,7 +241,8 @@ class ExtractiveAnswerer:
                 if len(body) < 4:
                     continue
                 cov = term_share(terms, sentence.lower)
-                score = 0.55 * cov + 0.25 * gram_share(grams, sentence.folded) + 0.1 * term_share(terms, context, sentence.lower)
+                score = (0.55 * cov + 0.25 * gram_share(grams, sentence.folded)
+                         + 0.1 * term_share(terms, context, sentence.lower))
                 score += 0.15 / (rank + 1)
                 if asks["quantity"] and NUMBERISH.search(body):
                     score += 0.15
