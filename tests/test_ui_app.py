@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 from pathlib import Path
 
@@ -95,6 +96,10 @@ def test_export_memo_offers_docx_and_markdown(seed_index_dir, embedder):
     assert [p.suffix for p in files] == [".docx", ".md"]
     assert any("6000亿元" in p.text for p in DocxDocument(str(files[0])).paragraphs)
     assert "6000亿元" in files[1].read_text(encoding="utf-8")
+    memo_dir = handlers.state.memo_dir
+    del handlers, turns
+    gc.collect()
+    assert not memo_dir.exists()  # an app (or test) that goes away leaves no folder in /tmp
 
 
 def test_upload_handler_reports_each_file_and_refreshes_the_documents(seed_index_copy, tmp_path, embedder):

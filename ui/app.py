@@ -6,7 +6,9 @@ Every handler is glue: call the library (`Assistant.ask_stream`, `ingest`), rend
 from __future__ import annotations
 
 import logging
+import shutil
 import tempfile
+import weakref
 from datetime import datetime
 from pathlib import Path
 from types import SimpleNamespace
@@ -98,6 +100,7 @@ class AppState:
         self.settings = settings
         self.assistant = assistant or Assistant(settings)
         self.memo_dir = Path(tempfile.mkdtemp(prefix="policy-rag-memo-"))  # Gradio serves copies from its cache
+        weakref.finalize(self, shutil.rmtree, self.memo_dir, ignore_errors=True)  # on exit or when dropped
 
     def warm(self) -> None:
         """Load the embedder, jieba, the index and BM25 now, not on the first question."""
