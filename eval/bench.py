@@ -45,6 +45,7 @@ class BenchItem:
     spans: tuple[tuple[str, int, int], ...]
     answer: str = ""                       # ncp_policy_qa: the extractive answer span
     type: str = ""
+    also: tuple[str, ...] = ()             # ncp_policy_qa: other documents holding the whole answer verbatim
 
 
 # ---- corpus ---------------------------------------------------------------------------------------
@@ -134,6 +135,7 @@ def load_items(name: str, bench_dir: Path, limit: int | None = None) -> list[Ben
         items.append(BenchItem(
             id=raw["id"], question=raw["question"], spans=tuple(spans),
             answer=raw["answer"] if name == "ncp_policy_qa" else "", type=raw.get("type", ""),
+            also=tuple(raw.get("answer_also_in_doc_ids", [])),
         ))
     return items
 
@@ -219,16 +221,21 @@ def gold_spans(item: BenchItem, docs: dict[str, DocText], same: dict[str, list[s
 
 def passage_ranks(item: BenchItem, retrieved: Sequence[tuple[str, int, int, str]], docs: dict[str, DocText],
                   same: dict[str, list[str]]) -> dict[str, int | None]:
-    """Ranks of the first retrieved passage (doc_id, start, end, text) that overlaps / contains the gold."""
+    """Ranks of the first retrieved passage (doc_id, start, end, text) that overlaps / contains the gold;
+    `lenient`: that overlaps it, or holds the whole answer in a document the bench lists as also holding it
+    (a repost the bench does not count as identical; its README suggests this for a lenient score)."""
     spans = gold_spans(item, docs, same)
     answer = norm(item.answer)
-    ranks: dict[str, int | None] = {"overlap": None, "contains": None}
+    ranks: dict[str, int | None] = {"overlap": None, "contains": None, "lenient": None}
     for rank, (doc_id, start, end, text) in enumerate(retrieved, 1):
+        if doc_id in item.also and ranks["lenient"] is None and answer and answer in norm(text):
+            ranks["lenient"] = rank
         if doc_id not in spans:
             continue
         a, b = docs[doc_id].clean_span(start, end) if start >= 0 else (-1, -1)
         if ranks["overlap"] is None and any(a < e and s < b for s, e in spans[doc_id]):
             ranks["overlap"] = rank
+            ranks["lenient"] = min(rank, ranks["lenient"] or rank)
         if ranks["contains"] is None and answer and answer in norm(text):
             ranks["contains"] = rank
     return ranks
@@ -262,7 +269,7 @@ def reference_bm25(raw_records: Sequence[dict[str, Any]], items: Sequence[BenchI
     for item in items:
         grams = [g for g in _bigrams(item.question) if g in retriever.vocab_dict]
         if not grams:
-            out.append({"overlap": None, "contains": None})
+            out.append({"overlap": None, "contains": None, "lenient": None})
             continue
         scores = retriever.get_scores(grams)
         top = sorted(range(len(scores)), key=lambda i: -scores[i])[:k]
@@ -341,9 +348,11 @@ def run_bench(settings: Settings, name: str, out_dir: Path, *, bench_dir: Path =
     metrics = {"policy-rag (overlap)": rank_metrics([r["overlap"] for r in ours])}
     if name == "ncp_policy_qa":
         metrics["policy-rag (contains answer)"] = rank_metrics([r["contains"] for r in ours])
+        metrics["policy-rag (lenient: or the answer in a repost)"] = rank_metrics([r["lenient"] for r in ours])
     metrics["reference bigram BM25, 300 chars (overlap)"] = rank_metrics([r["overlap"] for r in reference])
     if name == "ncp_policy_qa":
         metrics["reference bigram BM25, 300 chars (contains answer)"] = rank_metrics([r["contains"] for r in reference])
+        metrics["reference bigram BM25, 300 chars (lenient)"] = rank_metrics([r["lenient"] for r in reference])
     summary = BenchSummary(name, len(items), len(raw_records), sum(len(r["text"]) for r in raw_records), metrics, README_REFERENCE[name], str(own.data_dir), str(out_dir),
                            ingest_seconds, ask_seconds, thresholds=dict(thresholds or {}))
     summary.gate = check_thresholds(metrics["policy-rag (overlap)"], summary.thresholds)
@@ -370,7 +379,9 @@ def render_bench_report(summary: BenchSummary, items: Sequence[BenchItem] = (),
         f"questions {summary.ask_seconds:.0f} s). Gate: {gate}.",
         metrics_table(table, ["hit_at_1", "hit_at_5", "hit_at_10", "mrr"]),
         "A hit is a retrieved clause (or reference chunk) that overlaps a gold evidence span, mapped onto "
-        "whitespace- and width-folded text; `contains answer` requires the whole answer span inside it. "
+        "whitespace- and width-folded text; `contains answer` requires the whole answer span inside it; "
+        "`lenient` also counts a clause holding the whole answer in a document the bench lists in "
+        "`answer_also_in_doc_ids` (a repost not identical to the gold one). The gate uses `overlap`. "
         "The reference rows are recomputed here on the same questions.",
         *_misses(items, rows),
     ]) + "\n"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -245,8 +246,6 @@ def test_naive_baseline_runs_on_the_same_questions(seed_index_copy, tmp_path, le
 def test_naive_baseline_index_is_reused_when_the_corpus_is_unchanged(tmp_path, embedder):
     from eval.baseline import NaiveBaseline, load_corpus
 
-    from dataclasses import replace
-
     qcy = next(d for d in load_corpus(REPO / "corpus") if d.title == QCY_TITLE)
     start = qcy.text.index("二、重点任务")
     docs = [replace(qcy, text=qcy.text[start : start + 1400])]       # three chunks keep the test quick
@@ -290,8 +289,14 @@ def test_clause_offsets_map_onto_gold_spans_through_cleaning():
     start = raw["text"].index(answer)
     item = bench.BenchItem("q1", "学校什么时候开学？", (("d1", start, start + len(answer)),), answer=answer)
     ranked = [("d1", c.start, c.end, c.text) for c in (clauses["一、"], clauses["二、"])]
-    assert bench.passage_ranks(item, ranked, texts, {}) == {"overlap": 2, "contains": 2}
-    assert bench.passage_ranks(item, ranked[:1], texts, {}) == {"overlap": None, "contains": None}
+    assert bench.passage_ranks(item, ranked, texts, {}) == {"overlap": 2, "contains": 2, "lenient": 2}
+    assert bench.passage_ranks(item, ranked[:1], texts, {}) == {"overlap": None, "contains": None, "lenient": None}
+    # a repost the bench lists as also holding the answer counts for the lenient score only
+    repost = ("d9", 0, 20, "转发：学校延期开学，另行通知。")
+    also = replace(item, also=("d9",))
+    assert bench.passage_ranks(also, [ranked[0], repost, ranked[1]], texts, {}) == \
+        {"overlap": 3, "contains": 3, "lenient": 2}
+    assert bench.passage_ranks(item, [ranked[0], repost], texts, {})["lenient"] is None  # not listed: no hit
 
 
 @pytest.mark.skipif(not (SHARED / "bench" / "ncp_policy_qa").exists(), reason="shared/bench not beside the repo")
