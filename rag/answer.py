@@ -11,7 +11,7 @@ from typing import Protocol
 
 from rag.citations import check_citations, fold, split_sentences
 from rag.records import Answer, Citation, Clause, Hit
-from rag.tokens import words
+from rag.tokens import spellings, words
 
 # Question intents, from the way staff phrase questions.
 QUANTITY = re.compile(r"多少|(?<!哪)几[个项家所名年成]|比例|比重|数量|规模|金额|多大|多高|多长|目标|指标|达到|超过|占比|百分")
@@ -113,7 +113,7 @@ def missing_share(terms: list[str], text: str) -> float:
         return 0.0
     folded = fold(text).lower()
     weights = {t: _rarity(t) for t in terms}
-    return sum(w for t, w in weights.items() if t not in folded) / sum(weights.values())
+    return sum(w for t, w in weights.items() if not any(s in folded for s in spellings(t))) / sum(weights.values())
 
 
 def _rarity(word: str) -> float:

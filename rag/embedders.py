@@ -99,7 +99,8 @@ class SentenceTransformerEmbedder:
 
         self.name = f"sentence-transformers:{model}"
         self._model = SentenceTransformer(model, device="cpu")
-        self.dim = int(self._model.get_sentence_embedding_dimension())
+        dimension = getattr(self._model, "get_embedding_dimension", None)  # the newer name; the old one warns
+        self.dim = int(dimension() if dimension else self._model.get_sentence_embedding_dimension())
         is_e5 = "e5" in model.lower()
         self._query_prefix = "query: " if is_e5 else ""
         self._passage_prefix = "passage: " if is_e5 else ""

@@ -9,7 +9,7 @@ from rag.embedders import Embedder
 from rag.errors import PolicyRagError
 from rag.index import ClauseIndex
 from rag.records import Hit
-from rag.tokens import tokenize
+from rag.tokens import query_tokens
 
 CANDIDATES = 50
 RRF_K = 60
@@ -53,7 +53,7 @@ class Retriever:
         # BM25 first: in a new process its loading (jieba, the BM25 index) overlaps the vector index's
         # (Assistant.warm_up), so the first dense search finds it loaded
         if mode in ("hybrid", "bm25"):
-            lists["bm25"] = self.index.search_bm25(tokenize(question), CANDIDATES, doc_ids)
+            lists["bm25"] = self.index.search_bm25(query_tokens(question), CANDIDATES, doc_ids)
         if mode in ("hybrid", "dense"):
             lists["dense"] = self.index.search_dense(self.embedder.embed_query(question), CANDIDATES, doc_ids)
         fused = self._fuse(lists)

@@ -15,6 +15,7 @@ from functools import cache
 from pathlib import Path
 
 _USERDICT = Path(__file__).parent / "data" / "userdict.txt"
+_ABBREVIATIONS = Path(__file__).parent / "data" / "abbreviations.txt"
 _lock = threading.Lock()
 
 # Function words and boilerplate that carry no retrieval signal in policy text.
@@ -41,6 +42,28 @@ def _jieba():
         jieba.initialize()
         jieba.load_userdict(str(_USERDICT))
     return jieba
+
+
+def query_tokens(question: str) -> list[str]:
+    """BM25 tokens of a question, then the words of the full forms of its abbreviations (社保 → 社会保险)."""
+    full = [f for short, fulls in abbreviations().items() if short in question for f in fulls if f not in question]
+    return tokenize(question) + [w for f in full for w in words(f)]
+
+
+def spellings(term: str) -> list[str]:
+    """`term` and the same with an abbreviation in it written out: 社保缴费 → 社保缴费, 社会保险缴费."""
+    return [term] + [term.replace(short, f) for short, fulls in abbreviations().items() if short in term for f in fulls]
+
+
+@cache
+def abbreviations() -> dict[str, tuple[str, ...]]:
+    """Short form → full forms, from data/abbreviations.txt."""
+    table: dict[str, tuple[str, ...]] = {}
+    for line in _ABBREVIATIONS.read_text(encoding="utf-8").splitlines():
+        parts = line.split("#", 1)[0].split()
+        if len(parts) >= 2:
+            table[parts[0]] = tuple(parts[1:])
+    return table
 
 
 def tokenize(text: str) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -201,3 +202,35 @@ def test_langchain_retriever_returns_clause_documents(assistant):
 
     docs = PolicyRetriever(assistant=assistant, k=3).invoke("技术合同成交额")
     assert len(docs) == 3 and docs[0].metadata["label"] and docs[0].metadata["title"]
+
+
+# ---- abbreviations staff write (社保, 个税) for names the documents spell out ---------------------------
+POLICY_DOCS = Path(__file__).resolve().parents[2] / "shared" / "corpus-ext" / "text" / "policy_docs.jsonl"
+
+
+def _policy_sentence(doc_id: str, needle: str) -> str:
+    if not POLICY_DOCS.exists():
+        pytest.skip(f"{POLICY_DOCS} not found (../shared/corpus-ext)")
+    for line in POLICY_DOCS.read_text(encoding="utf-8").splitlines():
+        record = json.loads(line)
+        if record["id"] == doc_id:
+            return next(s for s in re.split(r"[。\n]", record["text"]) if needle in s)
+    raise AssertionError(f"{doc_id} not in {POLICY_DOCS}")
+
+
+def test_an_abbreviation_finds_the_full_name_in_real_text():
+    from rag.answer import content_terms, missing_share
+    from rag.tokens import query_tokens, spellings, tokenize
+
+    # 2010 government work report: "实施困难企业缓缴社会保险费或降低部分费率…" (it never writes 社保)
+    text = _policy_sentence("gwr-029", "缓缴社会保险费")
+    question = "困难企业的社保费能缓缴吗？"
+    clause_tokens = set(tokenize(text))
+    assert set(query_tokens(question)) & clause_tokens > set(tokenize(question)) & clause_tokens
+    assert {"社会", "保险", "社会保险"} <= set(query_tokens(question)) - set(tokenize(question))
+    assert "社会保险费" in spellings("社保费")
+    # the abstain check: the question's subject 社保 is in this evidence, spelt out
+    terms = content_terms(question)
+    assert any("社保" in t for t in terms)
+    assert missing_share([t for t in terms if "社保" in t], text) == 0.0
+    assert query_tokens("社会保险费能缓缴吗") == tokenize("社会保险费能缓缴吗")  # nothing to expand

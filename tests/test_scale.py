@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -139,6 +140,17 @@ def test_bench_json_contract_on_the_seeds(tmp_path):
     assert result["query"]["retrieve_p50_ms"] <= result["query"]["answer_p50_ms"]
 
 
+def test_bench_human_output_names_every_measure(tmp_path):
+    proc = subprocess.run([str(BIN / "policy-rag"), "bench", "--corpus", "seeds", "--queries", "3",
+                           "--data-dir", str(tmp_path / "bench")], capture_output=True, text=True, timeout=600,
+                          check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = {line.split()[0]: line for line in proc.stdout.splitlines() if line.strip()}
+    assert {"corpus", "ingest", "embed", "BM25", "again", "index", "retrieve", "answer", "besides", "cold"} <= set(lines)
+    embed_alone, _besides = (float(x) for x in re.findall(r"p50 (-?[\d.]+) ms", lines["besides"]))
+    assert embed_alone > 0  # (no assertion on how timings compare: that is the bench's job, not a test's)
+
+
 def test_bench_baseline_alternates_with_ours(tmp_path, seed_index_dir):
     """`--baseline naive`: the recipe builds its own store in its own process, then its questions alternate
     with ours block by block; the JSON gains the `baseline` object."""
@@ -150,11 +162,14 @@ def test_bench_baseline_alternates_with_ours(tmp_path, seed_index_dir):
     try:
         assert other.ingest_seconds > 0
         assert (tmp_path / "bench" / "baseline-naive" / "chroma").is_dir()
-        ours, _, theirs = time_queries(Assistant(Settings(data_dir=seed_index_dir)), questions, other, block=3)
+        ours, notes, theirs = time_queries(Assistant(Settings(data_dir=seed_index_dir)), questions, other, block=3)
     finally:
         other.close()
     assert len(theirs) == len(questions) and all(t > 0 for t in theirs)  # every question, in blocks of 3 then 1
     assert ours["answer_p50_ms"] > 0
+    # the query embedding alone, and what each system spends besides it
+    assert notes["embed_p50_ms"] > 0
+    assert {"answer_besides_embed_p50_ms", "baseline_besides_embed_p50_ms"} <= set(notes)
 
 
 def test_bench_baseline_failure_names_the_cause(tmp_path):
