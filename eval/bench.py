@@ -32,6 +32,7 @@ README_REFERENCE = {
     "ncp_policy_qa": {"hit_at_1": 0.637, "hit_at_5": 0.860, "hit_at_10": 0.920},
 }
 REFERENCE_CHUNK = 300
+HIT_KINDS = ("overlap", "contains", "lenient")  # the ways a retrieved passage can hit the gold (passage_ranks)
 # ncp_policy_qa joins paragraphs with one space; a space beside Chinese text is a paragraph break.
 _PARAGRAPH_SPACE = re.compile(r"(?<=[^\x00-\x7f]) +| +(?=[^\x00-\x7f])")
 
@@ -226,18 +227,19 @@ def passage_ranks(item: BenchItem, retrieved: Sequence[tuple[str, int, int, str]
     (a repost the bench does not count as identical; its README suggests this for a lenient score)."""
     spans = gold_spans(item, docs, same)
     answer = norm(item.answer)
-    ranks: dict[str, int | None] = {"overlap": None, "contains": None, "lenient": None}
+    ranks: dict[str, int | None] = dict.fromkeys(HIT_KINDS)
     for rank, (doc_id, start, end, text) in enumerate(retrieved, 1):
-        if doc_id in item.also and ranks["lenient"] is None and answer and answer in norm(text):
-            ranks["lenient"] = rank
+        holds_answer = bool(answer) and (doc_id in item.also or doc_id in spans) and answer in norm(text)
+        if doc_id in item.also and holds_answer:
+            ranks["lenient"] = ranks["lenient"] or rank
         if doc_id not in spans:
             continue
         a, b = docs[doc_id].clean_span(start, end) if start >= 0 else (-1, -1)
-        if ranks["overlap"] is None and any(a < e and s < b for s, e in spans[doc_id]):
-            ranks["overlap"] = rank
-            ranks["lenient"] = min(rank, ranks["lenient"] or rank)
-        if ranks["contains"] is None and answer and answer in norm(text):
-            ranks["contains"] = rank
+        if any(a < e and s < b for s, e in spans[doc_id]):
+            ranks["overlap"] = ranks["overlap"] or rank
+            ranks["lenient"] = ranks["lenient"] or rank
+        if holds_answer:
+            ranks["contains"] = ranks["contains"] or rank
     return ranks
 
 
@@ -269,7 +271,7 @@ def reference_bm25(raw_records: Sequence[dict[str, Any]], items: Sequence[BenchI
     for item in items:
         grams = [g for g in _bigrams(item.question) if g in retriever.vocab_dict]
         if not grams:
-            out.append({"overlap": None, "contains": None, "lenient": None})
+            out.append(dict.fromkeys(HIT_KINDS))
             continue
         scores = retriever.get_scores(grams)
         top = sorted(range(len(scores)), key=lambda i: -scores[i])[:k]
