@@ -133,7 +133,7 @@ def term_share(terms: dict[str, float], *lowered: str) -> float:
     total = sum(terms.values())
     if not total:
         return 0.0
-    return sum(w for t, w in terms.items() if any(t in text for text in lowered)) / total
+    return sum(w for t, w in terms.items() if any(s in text for s in spellings(t) for text in lowered)) / total
 
 
 def bigram_overlap(question: str, text: str) -> float:
@@ -179,14 +179,14 @@ def sentence_match(question: str, terms: dict[str, float], text: str) -> float:
     total = sum(terms.values()) or 1.0
     # only what the clause holds at all can be in one of its sentences (20 clauses a question: this is hot)
     lowered, folded = "\x00".join(s.lower for s in sentences), "\x00".join(s.folded for s in sentences)
-    present = [(t, w / total) for t, w in terms.items() if t in lowered]
+    present = [(spellings(t), w / total) for t, w in terms.items() if any(s in lowered for s in spellings(t))]
     found = [g for g in grams if g in folded]
     if not present and not found:
         return 0.0
     best = 0.0
     for s in sentences:
         if len(s.body) >= 4:
-            cov = sum(w for t, w in present if t in s.lower)
+            cov = sum(w for forms, w in present if any(f in s.lower for f in forms))
             overlap = sum(1 for g in found if g in s.folded) / len(grams) if found else 0.0
             best = max(best, 0.7 * cov + 0.3 * overlap)
     return best

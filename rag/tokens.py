@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import threading
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 _USERDICT = Path(__file__).parent / "data" / "userdict.txt"
@@ -50,9 +50,10 @@ def query_tokens(question: str) -> list[str]:
     return tokenize(question) + [w for f in full for w in words(f)]
 
 
-def spellings(term: str) -> list[str]:
+@lru_cache(maxsize=4096)
+def spellings(term: str) -> tuple[str, ...]:
     """`term` and the same with an abbreviation in it written out: 社保缴费 → 社保缴费, 社会保险缴费."""
-    return [term] + [term.replace(short, f) for short, fulls in abbreviations().items() if short in term for f in fulls]
+    return (term, *(term.replace(short, f) for short, fulls in abbreviations().items() if short in term for f in fulls))
 
 
 @cache

@@ -234,3 +234,18 @@ def test_an_abbreviation_finds_the_full_name_in_real_text():
     assert any("社保" in t for t in terms)
     assert missing_share([t for t in terms if "社保" in t], text) == 0.0
     assert query_tokens("社会保险费能缓缴吗") == tokenize("社会保险费能缓缴吗")  # nothing to expand
+
+
+def test_the_rerank_and_answerer_count_an_abbreviated_key_term_spelt_out(monkeypatch):
+    import rag.answer
+    from rag.answer import coverage, key_terms, sentence_match
+
+    text = _policy_sentence("gwr-029", "缓缴社会保险费")  # never writes 社保
+    question = "困难企业的社保费能缓缴吗？"
+    terms = key_terms(question)
+    assert coverage({t: w for t, w in terms.items() if t in ("社保", "社保费")}, text) == 1.0
+    with_full_forms = coverage(terms, text), sentence_match(question, terms, text)
+    monkeypatch.setattr(rag.answer, "spellings", lambda term: (term,))
+    rag.answer.clause_sentences.cache_clear()
+    assert coverage(terms, text) < with_full_forms[0] - 0.3
+    assert sentence_match(question, terms, text) < with_full_forms[1] - 0.2
