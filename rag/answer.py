@@ -77,6 +77,17 @@ def places_in(question: str) -> set[str]:
     return {"陕西" if p == "秦创原" else p for p in PLACES.findall(question)}
 
 
+# A national notice's addressee line: "各省、自治区、直辖市人民政府，新疆生产建设兵团：" names no province it is about.
+NATIONAL_ADDRESSEE = re.compile(r"新疆生产建设兵团")
+
+
+def document_places(title: str, opening: str) -> set[str]:
+    """Provinces a document is about, read from its title and the opening of its text (the 新疆生产建设兵团
+    every national notice is addressed to left out of the opening: it had put 关于阶段性减免企业社会保险费的通知
+    out of reach of every question naming a province but 新疆)."""
+    return places_in(title + NATIONAL_ADDRESSEE.sub("", opening))
+
+
 def key_terms(question: str) -> dict[str, float]:
     """Search-mode terms of the question weighted by their rarity in general Chinese (framing words dropped)."""
     return dict(_key_terms(question))

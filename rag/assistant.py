@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterator, Sequence
 from functools import cached_property
 
-from rag.answer import ExtractiveAnswerer, intent, places_in
+from rag.answer import ExtractiveAnswerer, document_places, intent, places_in
 from rag.config import Settings
 from rag.embedders import Embedder, make_embedder
 from rag.errors import PolicyRagError
@@ -116,8 +116,7 @@ class Assistant:
         found: dict[str, set[str]] = {}
         for doc_id, entry in self.index.manifest.documents.items():
             opening = self.index.first_clause(doc_id)
-            text = entry.get("title", "") + (opening.text[:300] if opening else "")
-            found[doc_id] = places_in(text)
+            found[doc_id] = document_places(entry.get("title", ""), opening.text[:300] if opening else "")
         return found
 
     def _per_document(self, question: str, hits: list[Hit], k: int) -> list[Hit]:

@@ -249,3 +249,21 @@ def test_the_rerank_and_answerer_count_an_abbreviated_key_term_spelt_out(monkeyp
     rag.answer.clause_sentences.cache_clear()
     assert coverage(terms, text) < with_full_forms[0] - 0.3
     assert sentence_match(question, terms, text) < with_full_forms[1] - 0.2
+
+
+NCP_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "bench" / "ncp_policy_qa" / "corpus.jsonl"
+
+
+def test_a_national_notice_addressed_to_the_bingtuan_is_about_no_province():
+    from rag.answer import document_places, places_in
+
+    if not NCP_CORPUS.exists():
+        pytest.skip(f"{NCP_CORPUS} not found (../shared/bench)")
+    texts = [json.loads(line)["text"] for line in NCP_CORPUS.read_text(encoding="utf-8").splitlines()]
+    # its opening clause (the 导语 before 一、) is what the assistant reads
+    national = next(t for t in texts if t.startswith("关于阶段性减免企业社会保险费的通知")).split("一、")[0]
+    assert "新疆生产建设兵团" in national and places_in(national) == {"新疆"}
+    assert document_places("关于阶段性减免企业社会保险费的通知", national) == set()
+    hunan = next(t for t in texts if t.startswith("湖南省医疗保障局"))
+    assert document_places("湖南省医疗保障局", hunan[:300]) == {"湖南"}
+    assert document_places("秦创原创新驱动平台建设三年行动计划", "") == {"陕西"}
