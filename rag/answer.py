@@ -124,7 +124,12 @@ def missing_share(terms: list[str], text: str) -> float:
         return 0.0
     folded = fold(text).lower()
     weights = {t: _rarity(t) for t in terms}
-    return sum(w for t, w in weights.items() if not any(s in folded for s in spellings(t))) / sum(weights.values())
+    return sum(w for t, w in weights.items() if not mentions(folded, t)) / sum(weights.values())
+
+
+def mentions(text: str, term: str) -> bool:
+    """`term` occurs in `text` (folded, lower-cased) as written or with its abbreviation spelt out (社保 → 社会保险)."""
+    return any(s in text for s in spellings(term))
 
 
 def _rarity(word: str) -> float:
@@ -144,7 +149,7 @@ def term_share(terms: dict[str, float], *lowered: str) -> float:
     total = sum(terms.values())
     if not total:
         return 0.0
-    return sum(w for t, w in terms.items() if any(s in text for s in spellings(t) for text in lowered)) / total
+    return sum(w for t, w in terms.items() if any(mentions(text, t) for text in lowered)) / total
 
 
 def bigram_overlap(question: str, text: str) -> float:
@@ -190,14 +195,14 @@ def sentence_match(question: str, terms: dict[str, float], text: str) -> float:
     total = sum(terms.values()) or 1.0
     # only what the clause holds at all can be in one of its sentences (20 clauses a question: this is hot)
     lowered, folded = "\x00".join(s.lower for s in sentences), "\x00".join(s.folded for s in sentences)
-    present = [(spellings(t), w / total) for t, w in terms.items() if any(s in lowered for s in spellings(t))]
+    present = [(t, w / total) for t, w in terms.items() if mentions(lowered, t)]
     found = [g for g in grams if g in folded]
     if not present and not found:
         return 0.0
     best = 0.0
     for s in sentences:
         if len(s.body) >= 4:
-            cov = sum(w for forms, w in present if any(f in s.lower for f in forms))
+            cov = sum(w for t, w in present if mentions(s.lower, t))
             overlap = sum(1 for g in found if g in s.folded) / len(grams) if found else 0.0
             best = max(best, 0.7 * cov + 0.3 * overlap)
     return best
