@@ -187,6 +187,7 @@ def test_a_long_document_allow_list_filters_after_the_dense_search(seed_index_di
     # filter; it must give what the Chroma filter gives
     import rag.index
 
+    monkeypatch.setattr(rag.index, "EXACT_SEARCH_MAX", 0)  # the laws are searched in Chroma
     index = ClauseIndex.inspect(seed_index_dir)
     vector = embedder.embed_query("山西的技术合同成交额")
     in_chroma = index.search_dense(vector, 5, [SX])
@@ -196,3 +197,42 @@ def test_a_long_document_allow_list_filters_after_the_dense_search(seed_index_di
     assert {index.get([c])[c].doc_id for c, _ in after} == {SX}
     assert index.first_clause(QCY).label == "" and index.first_clause("nothing") is None
     index.close()
+
+
+QUESTIONS = ("秦创原到2026年技术合同成交额要达到多少？", "山西怎样培育创新型企业？", "科技成果转化", "人才引进的政策有哪些")
+
+
+def test_exact_dense_search_agrees_with_chroma(seed_index_dir, embedder, monkeypatch):
+    # a small index is searched in memory (a dot product over every committed vector), a large one in
+    # Chroma's HNSW index: on the seeds (64 vectors, where HNSW is exact) both must give the same clauses
+    import rag.index
+
+    index = ClauseIndex.inspect(seed_index_dir)
+    for question in QUESTIONS:
+        vector = embedder.embed_query(question)
+        for docs in (None, [SX]):
+            exact = index.search_dense(vector, 10, docs)
+            monkeypatch.setattr(rag.index, "EXACT_SEARCH_MAX", 0)
+            chroma = index.search_dense(vector, 10, docs)
+            monkeypatch.setattr(rag.index, "EXACT_SEARCH_MAX", 20_000)
+            assert [c for c, _ in exact] == [c for c, _ in chroma], question
+            assert all(abs(a - b) < 1e-3 for (_, a), (_, b) in zip(exact, chroma, strict=True))
+            assert [s for _, s in exact] == sorted((s for _, s in exact), reverse=True)
+            if docs:
+                assert {index.get([c])[c].doc_id for c, _ in exact} == {SX}
+    index.close()
+
+
+def test_exact_dense_search_skips_orphans_and_sees_another_connections_commit(seed_index_copy, embedder):
+    reader = ClauseIndex.inspect(seed_index_copy)
+    vector = embedder.embed_query(QUESTIONS[0])
+    assert reader.get([reader.search_dense(vector, 1)[0][0]])[reader.search_dense(vector, 1)[0][0]].doc_id == QCY
+    # a vector no committed clause owns (what a killed ingest leaves) is never a hit, even the nearest one
+    reader.collection.add(ids=["orphan@0"], embeddings=[vector.tolist()], metadatas=[{"doc_id": QCY}])
+    writer = ClauseIndex.inspect(seed_index_copy)  # another connection: as another process's ingest
+    writer.remove_document(QCY)
+    writer.close()
+    hits = reader.search_dense(vector, 10)  # the same reader, its vectors read before the removal
+    assert len(hits) == 10 and "orphan@0" not in dict(hits)
+    assert {reader.get([c])[c].doc_id for c, _ in hits} == {SX}
+    reader.close()
