@@ -129,7 +129,15 @@ def missing_share(terms: list[str], text: str) -> float:
 
 def mentions(text: str, term: str) -> bool:
     """`term` occurs in `text` (folded, lower-cased) as written or with its abbreviation spelt out (社保 → 社会保险)."""
-    return any(s in text for s in spellings(term))
+    return _spelt_in(text, spellings(term))
+
+
+def _spelt_in(text: str, spelt: tuple[str, ...]) -> bool:
+    """`mentions` for a term's spellings already looked up (the hot loops look them up once a question)."""
+    for spelling in spelt:
+        if spelling in text:
+            return True
+    return False
 
 
 def _rarity(word: str) -> float:
@@ -187,6 +195,14 @@ def clause_sentences(text: str) -> tuple[Sentence, ...]:
     return tuple(Sentence(b, f, f.lower()) for b, f in zip(bodies, folded, strict=True))
 
 
+@lru_cache(maxsize=8192)
+def _joined(text: str) -> tuple[str, str]:
+    """A clause's sentences, lower-cased and folded, each joined by NUL: a term or bigram absent from these
+    is in none of its sentences, so the per-sentence loops skip it."""
+    sentences = clause_sentences(text)
+    return "\x00".join(s.lower for s in sentences), "\x00".join(s.folded for s in sentences)
+
+
 def sentence_match(question: str, terms: dict[str, float], text: str) -> float:
     """How well the best sentence of `text` matches the question: key-term coverage and bigram overlap.
     (Counting the title's terms for every sentence was measured too: legal_dc 0.925 → 0.905.)"""
@@ -194,15 +210,15 @@ def sentence_match(question: str, terms: dict[str, float], text: str) -> float:
     grams = question_bigrams(question)
     total = sum(terms.values()) or 1.0
     # only what the clause holds at all can be in one of its sentences (20 clauses a question: this is hot)
-    lowered, folded = "\x00".join(s.lower for s in sentences), "\x00".join(s.folded for s in sentences)
-    present = [(t, w / total) for t, w in terms.items() if mentions(lowered, t)]
+    lowered, folded = _joined(text)
+    present = [(spelt, w / total) for t, w in terms.items() if _spelt_in(lowered, spelt := spellings(t))]
     found = [g for g in grams if g in folded]
     if not present and not found:
         return 0.0
     best = 0.0
     for s in sentences:
         if len(s.body) >= 4:
-            cov = sum(w for t, w in present if mentions(s.lower, t))
+            cov = sum(w for spelt, w in present if _spelt_in(s.lower, spelt))
             overlap = sum(1 for g in found if g in s.folded) / len(grams) if found else 0.0
             best = max(best, 0.7 * cov + 0.3 * overlap)
     return best
@@ -249,16 +265,28 @@ class ExtractiveAnswerer:
                         hits: Sequence[Hit]) -> list[Candidate]:
         out: list[Candidate] = []
         grams = question_bigrams(question)
+        total = sum(terms.values())
+        spelt = [(w, spellings(t)) for t, w in terms.items()]
         for rank, hit in enumerate(hits[:8]):
             context = fold("".join(hit.clause.headings)).lower()
             sentences = clause_sentences(hit.clause.text)
+            # term_share and gram_share of each sentence, skipping what the clause lacks (the same sums, in
+            # the same order): (weight, spellings, in the headings, in the clause) of the terms that can count
+            lowered, folded = _joined(hit.clause.text)
+            relevant = [(w, sp, _spelt_in(context, sp), _spelt_in(lowered, sp)) for w, sp in spelt]
+            relevant = [r for r in relevant if r[2] or r[3]]
+            in_clause = [(w, sp) for w, sp, _, here in relevant if here]
+            found = [g for g in grams if g in folded]
             for i, sentence in enumerate(sentences):
                 body = sentence.body
                 if len(body) < 4:
                     continue
-                cov = term_share(terms, sentence.lower)
-                score = (0.55 * cov + 0.25 * gram_share(grams, sentence.folded)
-                         + 0.1 * term_share(terms, context, sentence.lower))
+                text = sentence.lower
+                cov = sum(w for w, sp in in_clause if _spelt_in(text, sp)) / total if total else 0.0
+                framed = (sum(w for w, sp, heading, here in relevant if heading or (here and _spelt_in(text, sp)))
+                          / total if total else 0.0)
+                grams_found = sum(1 for g in found if g in sentence.folded) / len(grams) if grams else 0.0
+                score = 0.55 * cov + 0.25 * grams_found + 0.1 * framed
                 score += 0.15 / (rank + 1)
                 if asks["quantity"] and NUMBERISH.search(body):
                     score += 0.15
