@@ -631,10 +631,7 @@ class ClauseIndex:
         if doc_ids is not None:
             codes = [self._bm25_doc_codes[d] for d in doc_ids if d in self._bm25_doc_codes]
             scores = np.where(np.isin(self._bm25_doc_of, codes), scores, 0.0)
-        k = min(k, len(scores))
-        top = np.argpartition(-scores, k - 1)[:k]
-        top = top[np.argsort(-scores[top], kind="stable")]
-        return [(self._bm25_ids[i], float(scores[i])) for i in top if scores[i] > 0]
+        return [(self._bm25_ids[i], float(scores[i])) for i in _best(scores, k) if scores[i] > 0]
 
     def _tokens(self) -> tuple[list[str], list[list[str]]]:
         """Every clause's tokens. Interned: the laws corpus holds ~25 M tokens of ~1 M distinct strings,
@@ -708,10 +705,14 @@ class ExactVectors:
         if doc_ids is not None:
             allowed = [self.doc_codes[d] for d in doc_ids if d in self.doc_codes]
             sims = np.where(np.isin(self.doc_of, allowed), sims, -np.inf)
-        k = min(k, len(sims))
-        top = np.argpartition(-sims, k - 1)[:k]
-        top = top[np.argsort(-sims[top], kind="stable")]
-        return [(self.clause_ids[i], float(sims[i])) for i in top if sims[i] > -np.inf]
+        return [(self.clause_ids[i], float(sims[i])) for i in _best(sims, k) if sims[i] > -np.inf]
+
+
+def _best(scores: np.ndarray, k: int) -> np.ndarray:
+    """Positions of the k highest scores, highest first (ties in position order)."""
+    k = min(k, len(scores))
+    top = np.argpartition(-scores, k - 1)[:k]
+    return top[np.argsort(-scores[top], kind="stable")]
 
 
 def _bm25_from(corpus: list[list[str]]):

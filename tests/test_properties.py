@@ -108,3 +108,17 @@ def test_loading_arbitrary_files_gives_documents_or_a_read_error(tmp_path_factor
         assert str(error).startswith(f"文件{suffix}"), str(error)
     else:
         assert documents and all(d.text.strip() for d in documents)
+
+
+@FUZZ
+@given(any_text)
+@example("２０２６年　达到５０％，（一）ＧＤＰ ①㈠⼀⺠ｶﾞ")
+def test_fold_is_nfkc_without_whitespace(text):
+    # fold() maps the full-width forms itself and skips NFKC when the rest is already normalised: it must
+    # give exactly what NFKC + removing whitespace gives, for any text
+    import re
+    import unicodedata
+
+    from rag.citations import fold
+
+    assert fold(text) == re.sub(r"\s+", "", unicodedata.normalize("NFKC", text))
