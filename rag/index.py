@@ -49,7 +49,7 @@ DB = "clauses.sqlite"
 LEFTOVERS = ("bm25.tmp", "bm25.old", MANIFEST + ".tmp", DB + ".tmp")  # what a killed write may leave behind
 FILTER_IN_CHROMA_MAX = 50  # longer document allow-lists are applied after the dense search
 # Up to this many committed vectors, dense search is an exact dot product over an in-memory copy of them
-# (policy corpus, 5,853 vectors: 0.19 ms a query against 2.2 ms for a Chroma query; 20 k: 30 MB, ≈ 1 ms);
+# (policy corpus, 5,853 vectors: 0.5 ms a query against 1.6-2.4 ms for a Chroma query; 20 k: 30 MB, ≈ 1.7 ms);
 # larger indexes (the laws' 126 k) query Chroma's HNSW index. Chroma stays the store either way.
 EXACT_SEARCH_MAX = 20_000
 ORPHAN_MARGIN = 10  # dense search asks for this many more vectors than it needs, for uncommitted ones
@@ -701,7 +701,10 @@ class ExactVectors:
         if not len(self.clause_ids):
             return []
         query = np.asarray(vector, dtype=np.float32)
-        sims = self.matrix @ (query / max(float(np.linalg.norm(query)), 1e-12))
+        # einsum, not `@`: a BLAS product runs OpenBLAS's threads, which spin on after it and took the cores
+        # from the next query's embedding (measured: 17 → 27 ms); einsum computes on this thread alone
+        query = query / max(float(np.sqrt(np.einsum("i,i", query, query))), 1e-12)
+        sims = np.einsum("ij,j->i", self.matrix, query)
         if doc_ids is not None:
             allowed = [self.doc_codes[d] for d in doc_ids if d in self.doc_codes]
             sims = np.where(np.isin(self.doc_of, allowed), sims, -np.inf)
