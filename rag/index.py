@@ -31,7 +31,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -552,7 +552,8 @@ class ClauseIndex:
         if k <= 0:
             return []
         if committed <= EXACT_SEARCH_MAX:
-            return self._exact_vectors().search(vector, k, doc_ids)
+            exact = self._exact_vectors()
+            return exact.search(vector, k, doc_ids) if exact is not None else []
         if doc_ids and len(doc_ids) > FILTER_IN_CHROMA_MAX:
             # a long allow-list (all documents but another province's) is slow as a Chroma filter: search
             # unfiltered and keep the allowed, unless too few of the nearest are allowed
@@ -566,18 +567,27 @@ class ClauseIndex:
             hits, _ = self._dense_hits(vector, k + max(0, self.collection.count() - committed), where)
         return hits[:k]
 
-    def _exact_vectors(self) -> ExactVectors:
+    def _exact_vectors(self) -> ExactVectors | None:
         """The committed clauses' vectors in memory, re-read when any connection has committed since
-        (`PRAGMA data_version`): another process's ingest is seen at the next query, as with Chroma."""
+        (`PRAGMA data_version`): another process's ingest is seen at the next query, as with Chroma.
+        None while Chroma cannot be read (another process is writing it)."""
+        from chromadb.errors import ChromaError
+
         version = self._db.execute("PRAGMA data_version").fetchone()[0]
         if self._exact is None or self._exact.version != version:
             rows = self._db.execute("SELECT vec_id, clause_id, doc_id FROM clauses ORDER BY doc_id, ord").fetchall()
             with self._vectors_lock:  # wait for warm_up() if it is reading them
                 vectors, self._prefetched = self._prefetched or {}, None
             missing = [v for v, _, _ in rows if v not in vectors]
-            for start in range(0, len(missing), 5000):
-                got = self.collection.get(ids=missing[start : start + 5000], include=["embeddings"])
-                vectors.update(zip(got["ids"], got["embeddings"], strict=True))
+            try:
+                for start in range(0, len(missing), 5000):
+                    ids = missing[start : start + 5000]
+                    got = self._read_chroma(lambda ids=ids: self.collection.get(ids=ids, include=["embeddings"]))
+                    vectors.update(zip(got["ids"], got["embeddings"], strict=True))
+            except ChromaError as err:
+                log.warning("dense search skipped: Chroma is being written by another process (%s)", err)
+                self._prefetched = vectors  # what was read is kept for the next query
+                return None
             self._exact = ExactVectors.build(rows, vectors, version)
         return self._exact
 
@@ -591,23 +601,32 @@ class ClauseIndex:
                 if v in found and (allowed is None or found[v][1] in allowed)]
         return hits, len(res["ids"][0]) >= n
 
-    def _query_vectors(self, vector: np.ndarray, n: int, where: dict | None, attempts: int = 3) -> dict:
-        """Chroma query, retried when another process's ingest is mid-write.
+    def _query_vectors(self, vector: np.ndarray, n: int, where: dict | None) -> dict:
+        """Chroma query; without dense candidates (BM25 still answers) while another process's write persists."""
+        from chromadb.errors import ChromaError
+
+        try:
+            return self._read_chroma(lambda: self.collection.query(query_embeddings=[vector], n_results=n,
+                                                                    where=where, include=["distances"]))
+        except ChromaError as err:
+            log.warning("dense search skipped: Chroma is being written by another process (%s)", err)
+            return {"ids": [[]], "distances": [[]]}
+
+    def _read_chroma(self, read: Callable[[], Any], attempts: int = 3) -> Any:
+        """A Chroma read, retried when another process's ingest is mid-write.
 
         Chroma's embedded store is written by one process at a time; a reader in another process can
-        meet a segment being flushed ("Error finding id"). If it persists, this query goes without dense
-        candidates (BM25 still answers) and says so in the log, rather than failing the question.
+        meet a segment being flushed ("Error finding id"). If it persists, the ChromaError is raised and
+        the caller goes without dense candidates, rather than failing the question.
         """
         from chromadb.errors import ChromaError
 
         for attempt in range(attempts):
             try:
-                return self.collection.query(query_embeddings=[vector], n_results=n, where=where,
-                                             include=["distances"])
-            except ChromaError as err:
+                return read()
+            except ChromaError:
                 if attempt == attempts - 1:
-                    log.warning("dense search skipped: Chroma is being written by another process (%s)", err)
-                    return {"ids": [[]], "distances": [[]]}
+                    raise
                 time.sleep(0.1 * (attempt + 1))
                 self._collection = None
         raise AssertionError("unreachable")
