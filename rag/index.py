@@ -571,23 +571,19 @@ class ClauseIndex:
         """The committed clauses' vectors in memory, re-read when any connection has committed since
         (`PRAGMA data_version`): another process's ingest is seen at the next query, as with Chroma.
         None while Chroma cannot be read (another process is writing it)."""
-        from chromadb.errors import ChromaError
-
         version = self._db.execute("PRAGMA data_version").fetchone()[0]
         if self._exact is None or self._exact.version != version:
             rows = self._db.execute("SELECT vec_id, clause_id, doc_id FROM clauses ORDER BY doc_id, ord").fetchall()
             with self._vectors_lock:  # wait for warm_up() if it is reading them
                 vectors, self._prefetched = self._prefetched or {}, None
             missing = [v for v, _, _ in rows if v not in vectors]
-            try:
-                for start in range(0, len(missing), 5000):
-                    ids = missing[start : start + 5000]
-                    got = self._read_chroma(lambda ids=ids: self.collection.get(ids=ids, include=["embeddings"]))
-                    vectors.update(zip(got["ids"], got["embeddings"], strict=True))
-            except ChromaError as err:
-                log.warning("dense search skipped: Chroma is being written by another process (%s)", err)
-                self._prefetched = vectors  # what was read is kept for the next query
-                return None
+            for start in range(0, len(missing), 5000):
+                ids = missing[start : start + 5000]
+                got = self._read_chroma(lambda ids=ids: self.collection.get(ids=ids, include=["embeddings"]))
+                if got is None:
+                    self._prefetched = vectors  # what was read is kept for the next query
+                    return None
+                vectors.update(zip(got["ids"], got["embeddings"], strict=True))
             self._exact = ExactVectors.build(rows, vectors, version)
         return self._exact
 
@@ -603,30 +599,26 @@ class ClauseIndex:
 
     def _query_vectors(self, vector: np.ndarray, n: int, where: dict | None) -> dict:
         """Chroma query; without dense candidates (BM25 still answers) while another process's write persists."""
-        from chromadb.errors import ChromaError
+        res = self._read_chroma(lambda: self.collection.query(query_embeddings=[vector], n_results=n, where=where,
+                                                               include=["distances"]))
+        return res if res is not None else {"ids": [[]], "distances": [[]]}
 
-        try:
-            return self._read_chroma(lambda: self.collection.query(query_embeddings=[vector], n_results=n,
-                                                                    where=where, include=["distances"]))
-        except ChromaError as err:
-            log.warning("dense search skipped: Chroma is being written by another process (%s)", err)
-            return {"ids": [[]], "distances": [[]]}
-
-    def _read_chroma(self, read: Callable[[], Any], attempts: int = 3) -> Any:
+    def _read_chroma(self, read: Callable[[], Any], attempts: int = 3) -> Any | None:
         """A Chroma read, retried when another process's ingest is mid-write.
 
         Chroma's embedded store is written by one process at a time; a reader in another process can
-        meet a segment being flushed ("Error finding id"). If it persists, the ChromaError is raised and
-        the caller goes without dense candidates, rather than failing the question.
+        meet a segment being flushed ("Error finding id"). If it persists, this returns None and says so
+        in the log: the query goes without dense candidates (BM25 still answers) rather than failing.
         """
         from chromadb.errors import ChromaError
 
         for attempt in range(attempts):
             try:
                 return read()
-            except ChromaError:
+            except ChromaError as err:
                 if attempt == attempts - 1:
-                    raise
+                    log.warning("dense search skipped: Chroma is being written by another process (%s)", err)
+                    return None
                 time.sleep(0.1 * (attempt + 1))
                 self._collection = None
         raise AssertionError("unreachable")

@@ -226,7 +226,8 @@ def test_exact_dense_search_agrees_with_chroma(seed_index_dir, embedder, monkeyp
 def test_exact_dense_search_skips_orphans_and_sees_another_connections_commit(seed_index_copy, embedder):
     reader = ClauseIndex.inspect(seed_index_copy)
     vector = embedder.embed_query(QUESTIONS[0])
-    assert reader.get([reader.search_dense(vector, 1)[0][0]])[reader.search_dense(vector, 1)[0][0]].doc_id == QCY
+    (nearest, _), = reader.search_dense(vector, 1)
+    assert reader.get([nearest])[nearest].doc_id == QCY
     # a vector no committed clause owns (what a killed ingest leaves) is never a hit, even the nearest one
     reader.collection.add(ids=["orphan@0"], embeddings=[vector.tolist()], metadatas=[{"doc_id": QCY}])
     writer = ClauseIndex.inspect(seed_index_copy)  # another connection: as another process's ingest
@@ -236,3 +237,21 @@ def test_exact_dense_search_skips_orphans_and_sees_another_connections_commit(se
     assert len(hits) == 10 and "orphan@0" not in dict(hits)
     assert {reader.get([c])[c].doc_id for c, _ in hits} == {SX}
     reader.close()
+
+
+def test_exact_dense_search_goes_without_dense_while_chroma_cannot_be_read(seed_index_copy, embedder, monkeypatch):
+    # another process flushing Chroma ("Error finding id") cannot be timed in a test: its ChromaError is raised here
+    from chromadb.errors import ChromaError
+
+    index = ClauseIndex.inspect(seed_index_copy)
+    vector = embedder.embed_query(QUESTIONS[0])
+
+    def flushing(self, *args, **kwargs):
+        raise ChromaError("Error finding id")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(type(index.collection), "get", flushing)  # every reopened collection too
+        patch.setattr("rag.index.time.sleep", lambda seconds: None)
+        assert index.search_dense(vector, 5) == []  # no error: the question goes on with BM25
+    assert len(index.search_dense(vector, 5)) == 5  # the next query reads the vectors again
+    index.close()
