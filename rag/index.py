@@ -208,6 +208,7 @@ class ClauseIndex:
         self._bm25_doc_codes: dict[str, int] = {}
         self._bm25_doc_of = np.zeros(0, dtype=np.int32)
         self._exact: ExactVectors | None = None
+        self._memory: tuple[int, dict[str, Clause] | None] | None = None  # (data_version, clauses of a small index)
         self._prefetched: dict[str, Any] | None = None  # vectors read ahead by warm_up()
         self._vectors_lock = threading.Lock()
 
@@ -372,7 +373,7 @@ class ClauseIndex:
                          tokens: Sequence[list[str]], entry: dict[str, Any]) -> None:
         """Swap a document's clauses for new ones (already fully parsed and embedded) in one commit."""
         self._mark_dirty()
-        self._exact = None  # this connection's own commits do not change its data_version
+        self._forget_committed()
         old = set(self._vector_ids(doc_id))
         vec_ids = [vector_id(c.clause_id, v) for c, v in zip(clauses, vectors, strict=True)]
         # 1. vectors no committed clause points at (a vector already in `old` is unchanged: skip it)
@@ -393,20 +394,28 @@ class ClauseIndex:
             self._db.execute("INSERT OR REPLACE INTO documents VALUES (?, ?)",
                              (doc_id, json.dumps(entry, ensure_ascii=False)))
         self.manifest.documents[doc_id] = entry
+        self._forget_committed()
         kill_point("document-committed")
         # 3. the old vectors are unreferenced now
         self._delete_vectors(sorted(old - set(vec_ids)))
 
     def remove_document(self, doc_id: str) -> None:
         self._mark_dirty()
-        self._exact = None
+        self._forget_committed()
         old = self._vector_ids(doc_id)
         with self._db:
             self._db.execute("DELETE FROM clauses WHERE doc_id = ?", (doc_id,))
             self._db.execute("DELETE FROM documents WHERE doc_id = ?", (doc_id,))
         self.manifest.documents.pop(doc_id, None)
+        self._forget_committed()
         kill_point("document-removed")
         self._delete_vectors(old)
+
+    def _forget_committed(self) -> None:
+        """Drop the in-memory copies of the committed state: this connection's own commits do not change
+        its data_version, so the next query must not take them for current."""
+        self._exact = None
+        self._memory = None
 
     def _delete_vectors(self, ids: Sequence[str]) -> None:
         for i in range(0, len(ids), 1000):
@@ -521,12 +530,24 @@ class ClauseIndex:
         for (data,) in rows:
             yield _row_to_clause(data)
 
+    def clause_texts(self) -> list[str]:
+        """Every committed clause's text, read on a connection of its own: safe from a background thread."""
+        db = _connect(self.data_dir / DB)
+        try:
+            return [json.loads(data)["text"] for (data,) in db.execute("SELECT data FROM clauses")]
+        finally:
+            db.close()
+
     def first_clause(self, doc_id: str) -> Clause | None:
         """The document's opening clause (its 导语 or first article), or None."""
         row = self._db.execute("SELECT data FROM clauses WHERE doc_id = ? ORDER BY ord LIMIT 1", (doc_id,)).fetchone()
         return _row_to_clause(row[0]) if row else None
 
     def get(self, clause_ids: Sequence[str]) -> dict[str, Clause]:
+        """The committed clauses among `clause_ids`, by id."""
+        held = self._in_memory()
+        if held is not None:
+            return {cid: held[cid] for cid in clause_ids if cid in held}
         out: dict[str, Clause] = {}
         for i in range(0, len(clause_ids), 500):
             chunk = list(clause_ids[i : i + 500])
@@ -538,6 +559,19 @@ class ClauseIndex:
     def count(self) -> int:
         return self._db.execute("SELECT COUNT(*) FROM clauses").fetchone()[0]
 
+    def _in_memory(self) -> dict[str, Clause] | None:
+        """Every committed clause of a small index (≤ EXACT_SEARCH_MAX), read once and again whenever any
+        connection has committed since (`PRAGMA data_version`); None for a larger index, read on demand.
+        A query reads 20-50 clauses: 0.4 ms from SQLite, nothing from here (5.8 k clauses ≈ 12 MB, 40 ms to read)."""
+        version = self._db.execute("PRAGMA data_version").fetchone()[0]
+        if self._memory is None or self._memory[0] != version:
+            if self._db.execute("SELECT COUNT(*) FROM clauses").fetchone()[0] > EXACT_SEARCH_MAX:
+                self._memory = (version, None)
+            else:
+                rows = self._db.execute("SELECT clause_id, data FROM clauses")
+                self._memory = (version, {cid: _row_to_clause(data) for cid, data in rows})
+        return self._memory[1]
+
     def find_documents(self, query: str) -> list[str]:
         """Doc ids whose id equals `query` or whose title/id contains it."""
         docs = self.manifest.documents
@@ -547,7 +581,8 @@ class ClauseIndex:
 
     def search_dense(self, vector: np.ndarray, k: int, doc_ids: Sequence[str] | None = None) -> list[tuple[str, float]]:
         """(clause_id, cosine similarity) of the k nearest committed clauses."""
-        committed = self.count()
+        held = self._in_memory()
+        committed = len(held) if held is not None else self.count()
         k = min(k, committed)
         if k <= 0:
             return []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -236,6 +237,30 @@ def test_exact_dense_search_skips_orphans_and_sees_another_connections_commit(se
     hits = reader.search_dense(vector, 10)  # the same reader, its vectors read before the removal
     assert len(hits) == 10 and "orphan@0" not in dict(hits)
     assert {reader.get([c])[c].doc_id for c, _ in hits} == {SX}
+    reader.close()
+
+
+def test_clauses_held_in_memory_follow_every_commit(seed_index_copy, monkeypatch):
+    # a small index keeps its committed clauses in memory: another connection's commit and this
+    # connection's own (which leaves its data_version as it was) must both be seen at the next read
+    import rag.index
+
+    reader = ClauseIndex.inspect(seed_index_copy)
+    qcy, sx = reader.clause_ids(QCY), reader.clause_ids(SX)
+    first = reader.get(qcy + sx)
+    assert set(first) == set(qcy + sx) and reader._in_memory() is not None
+    monkeypatch.setattr(rag.index, "EXACT_SEARCH_MAX", 0)  # a large index: read from SQLite each time
+    reader._forget_committed()
+    assert reader.get(qcy + sx) == first
+    monkeypatch.setattr(rag.index, "EXACT_SEARCH_MAX", 20_000)
+    reader._forget_committed()
+    assert reader.get(qcy + sx) == first and reader._in_memory() is not None  # held in memory again
+    writer = ClauseIndex.inspect(seed_index_copy)  # another connection: as another process's ingest
+    writer.remove_document(QCY)
+    writer.close()
+    assert set(reader.get(qcy + sx)) == set(sx)
+    reader.remove_document(SX)  # its own commit
+    assert reader.get(qcy + sx) == {} and reader.search_dense(np.ones(reader.manifest.dim, dtype=np.float32), 5) == []
     reader.close()
 
 
