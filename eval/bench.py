@@ -330,7 +330,7 @@ def run_bench(settings: Settings, name: str, out_dir: Path, *, bench_dir: Path =
     t0 = time.perf_counter()
     own = prepare_index(settings, name, bench_dir, assistant.embedder, raw_records)
     ingest_seconds = time.perf_counter() - t0
-    assistant = Assistant(own, embedder=assistant.embedder)
+    assistant = Assistant(own, embedder=assistant.embedder, many_questions=True)
     docs = doc_texts(raw_records, load_documents(own.corpus_dir / f"{name}.jsonl"))
 
     t1 = time.perf_counter()

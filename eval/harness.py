@@ -204,7 +204,7 @@ def run_eval(settings: Settings, qa_path: Path = DEFAULT_QA, out_dir: Path | Non
     items = load_qa(qa_path, limit)
     out_dir = Path(out_dir or default_out_dir(settings))
     previous = read_run(compare, items) if compare else None  # fail early on a bad --compare
-    assistant = Assistant(settings, embedder=embedder)
+    assistant = Assistant(settings, embedder=embedder, many_questions=True)
     notices = ensure_index(settings, assistant.embedder)
     answerer = answerer or settings.answerer
     run = score_run("policy-rag", items, ask_all(assistant, items, answerer, progress))

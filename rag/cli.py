@@ -123,7 +123,7 @@ def ask(question: str, k: int | None, doc: tuple[str, ...], answerer: str | None
     from rag.assistant import Assistant
 
     settings = settings_from(data_dir=data_dir, answerer=answerer, top_k=k, chroma_url=chroma_url)
-    assistant = Assistant(settings)
+    assistant = Assistant(settings, many_questions=not question)  # no QUESTION: one after another
     assistant.warm_up()
     questions = [question] if question else _read_questions()
     for q in questions:

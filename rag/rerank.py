@@ -50,14 +50,14 @@ class LexicalReranker:
         self.depth = depth
 
     def rerank(self, question: str, hits: Sequence[Hit]) -> list[Hit]:
-        from rag.answer import key_terms, sentence_match
+        from rag.answer import best_sentence_match, key_terms, question_bigrams, weighted_spellings
 
         head, tail = list(hits[: self.depth]), list(hits[self.depth :])
-        terms = key_terms(question)
+        spelt, grams = weighted_spellings(key_terms(question)), question_bigrams(question)
         kinds = asked_kinds(question)
         rescored = []
         for hit in head:
-            match = sentence_match(question, terms, hit.clause.text)
+            match = best_sentence_match(spelt, grams, hit.clause.text)
             bonus = self.kind_bonus if any(k.search(hit.clause.text) for k in kinds) else 0.0
             rescored.append(replace(hit, score=hit.score + self.sentence_weight * match + bonus,
                                     scores=hit.scores | {"lexical": match + bonus}))

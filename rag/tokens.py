@@ -47,7 +47,14 @@ def _jieba():
 def query_tokens(question: str) -> list[str]:
     """BM25 tokens of a question, then the words of the full forms of its abbreviations (社保 → 社会保险)."""
     full = [f for short, fulls in abbreviations().items() if short in question for f in fulls if f not in question]
-    return tokenize(question) + [w for f in full for w in words(f)]
+    bigrams = [g for g in _bigrams(question) if g not in STOPWORDS]  # as `tokenize`, with the words cached
+    return [*question_words(question), *bigrams, *(w for f in full for w in words(f))]
+
+
+@lru_cache(maxsize=256)
+def question_words(question: str) -> tuple[str, ...]:
+    """`words` of a question, cut once: BM25's query tokens and the answerer's key terms both start from them."""
+    return tuple(words(question))
 
 
 @lru_cache(maxsize=4096)

@@ -267,3 +267,28 @@ def test_a_national_notice_addressed_to_the_bingtuan_is_about_no_province():
     hunan = next(t for t in texts if t.startswith("湖南省医疗保障局"))
     assert document_places("湖南省医疗保障局", hunan[:300]) == {"湖南"}
     assert document_places("秦创原创新驱动平台建设三年行动计划", "") == {"陕西"}
+
+
+def test_an_assistant_for_many_questions_caches_every_clause_after_its_first_answer(seed_index_dir, embedder):
+    # the app, eval and bench split and fold every clause of a small index once their first answer is out,
+    # in the background; a one-question `ask` does not
+    import threading
+
+    from rag import answer
+    from rag.assistant import Assistant
+
+    question = "秦创原到2026年技术合同成交额要达到多少？"
+    one = Assistant(Settings(data_dir=seed_index_dir), embedder=embedder)
+    answer._joined.cache_clear()
+    expected = one.ask(question)
+    assert not any(t.name == "warm-sentences" for t in threading.enumerate())
+    texts = one.index.clause_texts()
+    assert 0 < answer._joined.cache_info().currsize < len(set(texts))  # only what the question read
+
+    many = Assistant(Settings(data_dir=seed_index_dir), embedder=embedder, many_questions=True)
+    answer._joined.cache_clear()
+    got = many.ask(question)
+    many.wait_warm()
+    assert answer._joined.cache_info().currsize == len(set(texts))
+    assert got.to_dict() | {"timings_ms": None} == expected.to_dict() | {"timings_ms": None}
+    assert many.ask("山西怎样培育创新型企业？").text == one.ask("山西怎样培育创新型企业？").text
