@@ -186,7 +186,7 @@ class Sentence(NamedTuple):
     lower: str
 
 
-WARM_CLAUSES_MAX = 20_000  # an index this small has every clause's sentences cached (`warm_sentences`)
+WARM_CLAUSES_MAX = 20_000  # = rag.index.EXACT_SEARCH_MAX: an index held in memory has every clause cached
 
 
 @lru_cache(maxsize=WARM_CLAUSES_MAX + 4096)

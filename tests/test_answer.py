@@ -282,13 +282,15 @@ def test_an_assistant_for_many_questions_caches_every_clause_after_its_first_ans
     answer._joined.cache_clear()
     expected = one.ask(question)
     assert not any(t.name == "warm-sentences" for t in threading.enumerate())
-    texts = one.index.clause_texts()
+    texts = [c.text for c in one.index.clauses()]
     assert 0 < answer._joined.cache_info().currsize < len(set(texts))  # only what the question read
+    assert one.index._in_memory() is None  # its clauses are read from SQLite
 
     many = Assistant(Settings(data_dir=seed_index_dir), embedder=embedder, many_questions=True)
     answer._joined.cache_clear()
     got = many.ask(question)
     many.wait_warm()
     assert answer._joined.cache_info().currsize == len(set(texts))
+    assert len(many.index._in_memory()) == len(texts)  # and held in memory
     assert got.to_dict() | {"timings_ms": None} == expected.to_dict() | {"timings_ms": None}
     assert many.ask("山西怎样培育创新型企业？").text == one.ask("山西怎样培育创新型企业？").text

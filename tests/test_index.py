@@ -247,8 +247,9 @@ def test_clauses_held_in_memory_follow_every_commit(seed_index_copy, monkeypatch
 
     reader = ClauseIndex.inspect(seed_index_copy)
     qcy, sx = reader.clause_ids(QCY), reader.clause_ids(SX)
-    first = reader.get(qcy + sx)
-    assert set(first) == set(qcy + sx) and reader._in_memory() is not None
+    first = reader.get(qcy + sx)  # not held: read from SQLite
+    assert set(first) == set(qcy + sx) and reader._in_memory() is None
+    assert reader.hold_in_memory() == first and reader.get(qcy + sx) == first
     monkeypatch.setattr(rag.index, "EXACT_SEARCH_MAX", 0)  # a large index: read from SQLite each time
     reader._forget_committed()
     assert reader.get(qcy + sx) == first
