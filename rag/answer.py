@@ -12,6 +12,7 @@ from itertools import compress
 from typing import NamedTuple, Protocol
 
 from rag.citations import check_citations, fold, split_sentences
+from rag.index import EXACT_SEARCH_MAX
 from rag.records import Answer, Citation, Clause, Hit
 from rag.tokens import question_words, spellings
 
@@ -186,10 +187,7 @@ class Sentence(NamedTuple):
     lower: str
 
 
-WARM_CLAUSES_MAX = 20_000  # = rag.index.EXACT_SEARCH_MAX: an index held in memory has every clause cached
-
-
-@lru_cache(maxsize=WARM_CLAUSES_MAX + 4096)
+@lru_cache(maxsize=EXACT_SEARCH_MAX + 4096)  # an index held in memory (rag.index) has every clause cached
 def clause_sentences(text: str) -> tuple[Sentence, ...]:
     """The sentences of a clause text, folded in one pass. Cached: the reranker and the answerer both read
     the top clauses, and the same clauses come up again and again."""
@@ -200,7 +198,7 @@ def clause_sentences(text: str) -> tuple[Sentence, ...]:
     return tuple(Sentence(b, f, f.lower()) for b, f in zip(bodies, folded, strict=True))
 
 
-@lru_cache(maxsize=WARM_CLAUSES_MAX + 4096)
+@lru_cache(maxsize=EXACT_SEARCH_MAX + 4096)
 def _joined(text: str) -> tuple[str, str]:
     """A clause's sentences, lower-cased and folded, each joined by NUL: a term or bigram absent from these
     is in none of its sentences, so the per-sentence loops skip it."""
@@ -237,20 +235,17 @@ def best_sentence_match(spelt: list[tuple[tuple[str, ...], float]], grams: froze
     found = [g for g in grams if g in folded]
     if not present and not found:
         return 0.0
+    # the same sums as term by term, in the same order; counted in C where no term has a second spelling
+    single = all(len(sp) == 1 for sp, _ in present)
+    looked_for = [sp[0] if single else sp for sp, _ in present]
+    weights = [w for _, w in present]
     best = 0.0
-    n_grams = len(grams)
-    if all(len(sp) == 1 for sp, _ in present):  # no spelt-out abbreviation: the same sums, counted in C
-        words, weights = [sp[0] for sp, _ in present], [w for _, w in present]
-        for s in clause_sentences(text):
-            if len(s.body) >= 4:
-                cov = sum(compress(weights, map(s.lower.__contains__, words)))
-                overlap = sum(map(s.folded.__contains__, found)) / n_grams if found else 0.0
-                best = max(best, 0.7 * cov + 0.3 * overlap)
-        return best
     for s in clause_sentences(text):
         if len(s.body) >= 4:
-            cov = sum(w for sp, w in present if _spelt_in(s.lower, sp))
-            overlap = sum(1 for g in found if g in s.folded) / n_grams if found else 0.0
+            held = (map(s.lower.__contains__, looked_for) if single
+                    else (_spelt_in(s.lower, sp) for sp in looked_for))
+            cov = sum(compress(weights, held))
+            overlap = sum(map(s.folded.__contains__, found)) / len(grams) if found else 0.0
             best = max(best, 0.7 * cov + 0.3 * overlap)
     return best
 
@@ -308,6 +303,9 @@ class ExtractiveAnswerer:
             relevant = [r for r in relevant if r[2] or r[3]]
             in_clause = [(w, sp) for w, sp, _, here in relevant if here]
             clause_weights = [w for w, _ in in_clause]
+            # (weight, in the headings, its place in `in_clause` or None) of each term that can count
+            places = iter(range(len(in_clause)))
+            framing = [(w, heading, next(places) if here else None) for w, _, heading, here in relevant]
             found = [g for g in grams if g in folded]
             for i, sentence in enumerate(sentences):
                 body = sentence.body
@@ -316,8 +314,7 @@ class ExtractiveAnswerer:
                 text = sentence.lower
                 inside = [_spelt_in(text, sp) for _, sp in in_clause]  # each clause term: in this sentence?
                 cov = sum(compress(clause_weights, inside)) / total if total else 0.0
-                inside_of = iter(inside)  # `relevant` holds `in_clause` in the same order
-                framed = (sum(w for w, _, heading, here in relevant if (here and next(inside_of)) or heading)
+                framed = (sum(w for w, heading, j in framing if heading or (j is not None and inside[j]))
                           / total if total else 0.0)
                 grams_found = sum(map(sentence.folded.__contains__, found)) / len(grams) if grams else 0.0
                 score = 0.55 * cov + 0.25 * grams_found + 0.1 * framed

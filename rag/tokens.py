@@ -47,8 +47,8 @@ def _jieba():
 def query_tokens(question: str) -> list[str]:
     """BM25 tokens of a question, then the words of the full forms of its abbreviations (社保 → 社会保险)."""
     full = [f for short, fulls in abbreviations().items() if short in question for f in fulls if f not in question]
-    bigrams = [g for g in _bigrams(question) if g not in STOPWORDS]  # as `tokenize`, with the words cached
-    return [*question_words(question), *bigrams, *(w for f in full for w in words(f))]
+    # `tokenize(question)`, its words cut once (the answerer's key terms start from them too)
+    return [*question_words(question), *_bigram_tokens(question), *(w for f in full for w in words(f))]
 
 
 @lru_cache(maxsize=256)
@@ -76,13 +76,17 @@ def abbreviations() -> dict[str, tuple[str, ...]]:
 
 def tokenize(text: str) -> list[str]:
     """BM25 tokens: the words of `text`, then its Han-character bigrams (stopwords left out)."""
-    return words(text) + [g for g in _bigrams(text) if g not in STOPWORDS]
+    return words(text) + _bigram_tokens(text)
 
 
 def words(text: str) -> list[str]:
     """Search-mode words of `text`, lower-cased, without stopwords and punctuation."""
     cut = _jieba().lcut_for_search(text)  # HMM stays on: without it "3.2" splits into 3 / . / 2
     return [w for w in (w.strip().lower() for w in cut) if w and w not in STOPWORDS and _KEEP.search(w)]
+
+
+def _bigram_tokens(text: str) -> list[str]:
+    return [g for g in _bigrams(text) if g not in STOPWORDS]
 
 
 def _bigrams(text: str) -> list[str]:
