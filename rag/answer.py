@@ -14,7 +14,7 @@ from typing import NamedTuple, Protocol
 from rag.citations import check_citations, fold, split_sentences
 from rag.index import EXACT_SEARCH_MAX
 from rag.records import Answer, Citation, Clause, Hit
-from rag.tokens import question_words, spellings
+from rag.tokens import pos_cut, question_words, spellings
 
 # Question intents, from the way staff phrase questions.
 QUANTITY = re.compile(r"多少|(?<!哪)几[个项家所名年成]|比例|比重|数量|规模|金额|多大|多高|多长|目标|指标|达到|超过|占比|百分")
@@ -108,15 +108,10 @@ def _key_terms(question: str) -> dict[str, float]:
 
 def content_terms(question: str) -> list[str]:
     """Nouns and names of the question (jieba POS), without framing words: what the evidence must mention."""
-    import jieba.posseg as pseg
-
-    from rag.tokens import _jieba
-
-    _jieba()
     terms = []
-    for pair in pseg.lcut(question):
-        word = pair.word.strip().lower().lstrip("和与及或的")  # jieba's HMM glues 和 to a new word: 和战新
-        if pair.flag in CONTENT_FLAGS and len(word) >= 2 and word not in FRAMING and word not in terms:
+    for word, flag in pos_cut(question):
+        word = word.strip().lower().lstrip("和与及或的")  # jieba's HMM glues 和 to a new word: 和战新
+        if flag in CONTENT_FLAGS and len(word) >= 2 and word not in FRAMING and word not in terms:
             terms.append(word)
     return terms
 
