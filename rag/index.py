@@ -556,9 +556,16 @@ class ClauseIndex:
         """From now on keep every committed clause of a small index (≤ EXACT_SEARCH_MAX) in memory, for a
         process that answers many questions: a query reads 20-50 clauses, 0.4 ms from SQLite and nothing from
         here. Reading them takes 0.1 s for the policy corpus's 5.8 k (≈ 12 MB), so a one-question process never
-        does. Safe from a background thread (SQLite here is serialized: `sqlite3.threadsafety == 3`)."""
+        does. Safe from a background thread (SQLite here is serialized: `sqlite3.threadsafety == 3`).
+
+        The BM25 index, memory-mapped when loaded, is read into memory too (14 MB for the policy corpus): a
+        search then slices arrays instead of memmaps, whose Python-level indexing cost 0.1 ms a query."""
         self._hold = True
-        return self._in_memory()
+        held = self._in_memory()
+        bm25 = self._bm25
+        if held is not None and bm25 is not None:  # one new dict, swapped in whole: a query sees old or new
+            bm25.scores = {k: np.array(v) if isinstance(v, np.memmap) else v for k, v in bm25.scores.items()}
+        return held
 
     def _in_memory(self) -> dict[str, Clause] | None:
         """The clauses held (`hold_in_memory`), read again whenever any connection has committed since

@@ -7,6 +7,7 @@ import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -14,6 +15,7 @@ from rag.citations import check_citations
 from rag.cli import main
 from rag.config import Settings
 from rag.records import Citation
+from rag.tokens import query_tokens
 
 from .conftest import CORPUS, QCY, REPO, SX
 from .fake_openai import FakeOpenAI
@@ -285,6 +287,9 @@ def test_an_assistant_for_many_questions_caches_every_clause_after_its_first_ans
     texts = [c.text for c in one.index.clauses()]
     assert 0 < answer._joined.cache_info().currsize < len(set(texts))  # only what the question read
     assert one.index._in_memory() is None  # its clauses are read from SQLite
+    tokens = query_tokens(question)
+    mapped = one.index.search_bm25(tokens, 50)
+    assert all(isinstance(a, np.memmap) for a in _bm25_arrays(one.index))  # and BM25 from the mapped files
 
     many = Assistant(Settings(data_dir=seed_index_dir), embedder=embedder, many_questions=True)
     answer._joined.cache_clear()
@@ -292,8 +297,14 @@ def test_an_assistant_for_many_questions_caches_every_clause_after_its_first_ans
     many.wait_warm()
     assert answer._joined.cache_info().currsize == len(set(texts))
     assert len(many.index._in_memory()) == len(texts)  # and held in memory
+    assert not any(isinstance(a, np.memmap) for a in _bm25_arrays(many.index))  # BM25 too
+    assert many.index.search_bm25(tokens, 50) == mapped
     assert got.to_dict() | {"timings_ms": None} == expected.to_dict() | {"timings_ms": None}
     assert many.ask("山西怎样培育创新型企业？").text == one.ask("山西怎样培育创新型企业？").text
+
+
+def _bm25_arrays(index) -> list:
+    return [a for a in index._bm25.scores.values() if isinstance(a, np.ndarray)]
 
 
 def test_the_faster_pos_viterbi_tags_real_text_as_jiebas_own(monkeypatch):
