@@ -59,8 +59,8 @@ class LexicalReranker:
         for hit in head:
             match = best_sentence_match(spelt, grams, hit.clause.text)
             bonus = self.kind_bonus if any(k.search(hit.clause.text) for k in kinds) else 0.0
-            rescored.append(replace(hit, score=hit.score + self.sentence_weight * match + bonus,
-                                    scores=hit.scores | {"lexical": match + bonus}))
+            rescored.append(Hit(hit.clause, hit.score + self.sentence_weight * match + bonus, hit.ranks,
+                                hit.scores | {"lexical": match + bonus}))
         rescored.sort(key=lambda h: -h.score)
         return rescored + tail
 
