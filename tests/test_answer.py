@@ -65,9 +65,21 @@ def test_list_question_lists_the_items_each_cited(assistant):
     assert len(answer.text.splitlines()) >= 3
 
 
-def test_question_over_two_documents_cites_both(assistant):
+def test_question_over_two_documents_cites_both(assistant, monkeypatch):
+    # a comparison searches each of its two documents again: with the question embedded once
+    real, embedded = assistant.retriever.embedder, []
+
+    class Counting:
+        name, dim = real.name, real.dim
+
+        def embed_query(self, text):
+            embedded.append(text)
+            return real.embed_query(text)
+
+    monkeypatch.setattr(assistant.retriever, "embedder", Counting())
     answer = assistant.ask("山西和陕西在科技金融方面分别有什么举措？")
     assert {c.clause.doc_id for c in answer.citations} == {QCY, SX}, answer.text
+    assert embedded == ["山西和陕西在科技金融方面分别有什么举措？"]
 
 
 @pytest.mark.parametrize(
