@@ -21,7 +21,7 @@ from ingest.loaders import SUPPORTED_SUFFIXES, is_sidecar, load_documents
 from rag.config import Settings
 from rag.embedders import Embedder, make_embedder
 from rag.errors import DocumentReadError, IndexLockedError, PolicyRagError
-from rag.index import ClauseIndex, VectorCache, file_hash
+from rag.index import VECTOR_CACHE, ClauseIndex, VectorCache, embed_text, file_hash
 from rag.records import Clause, Document
 from rag.tokens import tokenize
 
@@ -69,24 +69,6 @@ class IngestReport:
     def changed(self) -> bool:
         """Something was added, updated or removed (else the BM25 index is still current)."""
         return any(r.status in ("added", "updated", "removed") for r in self.documents)
-
-
-TITLE_CHARS = 16
-HEADING_CHARS = 16
-
-
-def embed_text(clause: Clause, embed_chars: int) -> str:
-    """What the embedder sees: the start of the title and of the innermost heading, then the clause text,
-    cut to `embed_chars` characters.
-
-    A whole title and heading path would fill the 64 default characters on their own (a policy notice's
-    title runs to ~24 characters), giving every clause of a document nearly the same vector. Measured,
-    passage hit@5 with whole title + headings → this: eval/qa.jsonl 0.958 → 0.969, ncp_policy_qa
-    0.887 → 0.900, legal_dc 0.900 → 0.900 (text alone: 0.958 / 0.873 / 0.900; 24 title characters and
-    no heading: 0.969 / 0.897 / 0.890).
-    """
-    parts = [clause.title[:TITLE_CHARS], *(h[:HEADING_CHARS] for h in clause.headings[-1:]), clause.text]
-    return "\n".join(p for p in parts if p)[:embed_chars]
 
 
 @dataclass
@@ -180,7 +162,7 @@ class Ingester:
             parser_version=PARSER_VERSION, embed_chars=self.settings.embed_chars,
             chroma_url=self.settings.chroma_url,
         )
-        cache = VectorCache(Path(self.settings.data_dir) / "vectors.sqlite", self.embedder.name)
+        cache = VectorCache(Path(self.settings.data_dir) / VECTOR_CACHE, self.embedder.name)
         vectors = PassageVectors(self.embedder, cache, self.settings.embed_workers)
         try:
             seen = self._ingest_files(index, vectors, paths, report)

@@ -18,7 +18,7 @@ from rag.records import Clause, Document
 from rag.tokens import VERSION as TOKENS_VERSION
 
 # what the index was built with: clause parser 1, BM25 tokens TOKENS_VERSION, embedded text 2 (short title
-# and heading, ingest.build.embed_text). A change of any re-ingests; the vector cache keeps unchanged texts.
+# and heading, rag.index.embed_text). A change of any re-ingests; the vector cache keeps unchanged texts.
 PARSER_VERSION = f"1+t{TOKENS_VERSION}+e2"
 
 _CN = "一二三四五六七八九十"

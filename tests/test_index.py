@@ -269,6 +269,7 @@ def test_exact_dense_search_goes_without_dense_while_chroma_cannot_be_read(seed_
     # another process flushing Chroma ("Error finding id") cannot be timed in a test: its ChromaError is raised here
     from chromadb.errors import ChromaError
 
+    (seed_index_copy / "vectors.sqlite").unlink()  # no vector cache: the vectors are Chroma's alone
     index = ClauseIndex.inspect(seed_index_copy)
     vector = embedder.embed_query(QUESTIONS[0])
 
@@ -281,3 +282,52 @@ def test_exact_dense_search_goes_without_dense_while_chroma_cannot_be_read(seed_
         assert index.search_dense(vector, 5) == []  # no error: the question goes on with BM25
     assert len(index.search_dense(vector, 5)) == 5  # the next query reads the vectors again
     index.close()
+
+
+def test_a_small_index_reads_its_vectors_from_the_cache_and_chromas_where_the_cache_is_wrong(seed_index_copy, embedder):
+    # the exact dense search takes committed vectors from the ingest's vector cache, each checked against the
+    # digest in its vector id; a vector the cache gets wrong, or lacks, comes from Chroma
+    import sqlite3
+
+    from chromadb.errors import ChromaError
+
+    vector = embedder.embed_query(QUESTIONS[0])
+    reference = ClauseIndex.inspect(seed_index_copy)
+    expected = reference.search_dense(vector, 10)
+    reference.close()
+    index = ClauseIndex.inspect(seed_index_copy)
+
+    def unreadable(*args, **kwargs):
+        raise ChromaError("Chroma must not be read")
+
+    index.collection.get = unreadable  # this index object only
+    assert [c for c, _ in index.search_dense(vector, 10)] == [c for c, _ in expected]
+    index.close()
+    # the nearest clause's cached vector replaced by another clause's: it fails its digest, Chroma's is read
+    nearest = expected[0][0]
+    db = sqlite3.connect(seed_index_copy / "vectors.sqlite")
+    keys = [k for k, in db.execute("SELECT key FROM vec")]
+    other = db.execute("SELECT v FROM vec WHERE key = ?", (keys[-1],)).fetchone()[0]
+    with db:
+        db.executemany("UPDATE vec SET v = ? WHERE key = ?", [(other, k) for k in keys[:-1]])
+    db.close()
+    index = ClauseIndex.inspect(seed_index_copy)
+    chroma_reads = []
+    real_get = index.collection.get
+    index.collection.get = lambda ids, **kw: chroma_reads.append(len(ids)) or real_get(ids=ids, **kw)
+    hits = index.search_dense(vector, 10)
+    assert [c for c, _ in hits] == [c for c, _ in expected] and hits[0][0] == nearest
+    assert sum(chroma_reads) >= index.count() - 1  # every vector but (at most) one came from Chroma
+    index.close()
+
+
+def test_a_new_process_answers_from_a_small_index_without_importing_chromadb(seed_index_dir):
+    import subprocess
+    import sys
+
+    code = ("import sys; from pathlib import Path; from rag.assistant import Assistant; from rag.config import Settings;"
+            f" a = Assistant(Settings(data_dir=Path({str(seed_index_dir)!r}))); a.warm_up();"
+            " r = a.ask('秦创原到2026年技术合同成交额要达到多少？');"
+            " print(len(r.citations), 'chromadb' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.split() == ["1", "False"], out.stderr[-2000:]

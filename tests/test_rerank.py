@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest.build import HEADING_CHARS, TITLE_CHARS, embed_text
+from rag.index import HEADING_CHARS, TITLE_CHARS, embed_text
 from rag.answer import clause_sentences, key_terms, sentence_match
 from rag.records import Clause
 from rag.rerank import KINDS, asked_kinds
