@@ -71,7 +71,7 @@ def _pos_viterbi(original, trans_p_of_jieba):
     jieba scores every (previous state, state) pair, though most pairs have no transition (-inf), and reads
     the character's emission again for each pair; this scores only the transitions that exist (a finite
     path always beats an impossible one, so the best path, ties included, is the same) and reads the
-    emission once a state. Any other table, or a character no state can be reached in, goes to jieba's."""
+    emission once a state. Any other table, or a character none of whose states can follow, goes to jieba's."""
     into: dict[str, list[tuple[str, float]]] = {}
     for before, after in trans_p_of_jieba.items():
         for state, p in after.items():
@@ -86,7 +86,7 @@ def _pos_viterbi(original, trans_p_of_jieba):
         for ch in obs[1:]:
             live = {x for x in came_from[-1] if trans_p[x]}
             reachable = set(states.get(ch, all_states)) & {y for x in live for y in trans_p[x]}
-            if not reachable:  # jieba then carries on from unreachable states: its own loop
+            if not reachable:  # none of the character's states can follow: jieba then takes any that can
                 return original(obs, states, start_p, trans_p, emit_p)
             best = {}
             for y in reachable:
