@@ -668,9 +668,9 @@ class ClauseIndex:
         cold start). Vectors the cache lacks or gets wrong (another embedder's, a cache deleted or written
         meanwhile) come from Chroma as before."""
         wanted = None if vec_ids is None else set(vec_ids)
-        vectors = self._cached_vectors(db, wanted)
-        missing = sorted((wanted if wanted is not None else {r[0] for r in db.execute("SELECT vec_id FROM clauses")})
-                         - vectors.keys())
+        rows = [(v, data) for v, data in db.execute("SELECT vec_id, data FROM clauses") if wanted is None or v in wanted]
+        vectors = self._cached_vectors(rows)
+        missing = [v for v, _ in rows if v not in vectors]
         for start in range(0, len(missing), 5000):
             ids = missing[start : start + 5000]
             got = self._read_chroma(lambda ids=ids: self.collection.get(ids=ids, include=["embeddings"]))
@@ -679,8 +679,9 @@ class ClauseIndex:
             vectors.update(zip(got["ids"], got["embeddings"], strict=True))
         return vectors
 
-    def _cached_vectors(self, db: sqlite3.Connection, vec_ids: set[str] | None) -> dict[str, np.ndarray]:
-        """What `_read_vectors` finds in the vector cache, checked against each vector id's digest."""
+    def _cached_vectors(self, rows: Sequence[tuple[str, str]]) -> dict[str, np.ndarray]:
+        """What `_read_vectors` finds in the vector cache for `rows` (vec_id, clause record), each vector
+        checked against its vector id's digest."""
         path = self.data_dir / VECTOR_CACHE
         if not path.exists():
             return {}
@@ -688,10 +689,9 @@ class ClauseIndex:
         try:
             cache = VectorCache(path, self.manifest.embedder, read_only=True)
             try:
-                for vec_id, data in db.execute("SELECT vec_id, data FROM clauses"):
-                    if vec_ids is None or vec_id in vec_ids:
-                        key = cache.key(embed_text(_row_to_clause(data), self.manifest.embed_chars))
-                        wanted.setdefault(key, []).append(vec_id)
+                for vec_id, data in rows:
+                    key = cache.key(embed_text(_row_to_clause(data), self.manifest.embed_chars))
+                    wanted.setdefault(key, []).append(vec_id)
                 found = cache.get_many(list(wanted))
             finally:
                 cache.close()
