@@ -292,15 +292,17 @@ class ExtractiveAnswerer:
             context = fold("".join(hit.clause.headings)).lower()
             sentences = clause_sentences(hit.clause.text)
             # term_share and gram_share of each sentence, skipping what the clause lacks (the same sums, in
-            # the same order): (weight, spellings, in the headings, in the clause) of the terms that can count
+            # the same order): (weight, spellings, in the headings, in the clause) of each key term
             lowered, folded = _joined(hit.clause.text)
             relevant = [(w, sp, _spelt_in(context, sp), _spelt_in(lowered, sp)) for w, sp in spelt]
-            relevant = [r for r in relevant if r[2] or r[3]]
-            in_clause = [(w, sp) for w, sp, _, here in relevant if here]
+            in_clause: list[tuple[float, tuple[str, ...]]] = []  # (weight, spellings) of the terms in the clause
+            framing = []  # (weight, in the headings, its place in `in_clause` or None) of each term that can count
+            for w, sp, heading, here in relevant:
+                if heading or here:
+                    framing.append((w, heading, len(in_clause) if here else None))
+                if here:
+                    in_clause.append((w, sp))
             clause_weights = [w for w, _ in in_clause]
-            # (weight, in the headings, its place in `in_clause` or None) of each term that can count
-            places = iter(range(len(in_clause)))
-            framing = [(w, heading, next(places) if here else None) for w, _, heading, here in relevant]
             found = [g for g in grams if g in folded]
             for i, sentence in enumerate(sentences):
                 body = sentence.body
