@@ -303,7 +303,7 @@ def test_a_small_index_reads_its_vectors_from_the_cache_and_chromas_where_the_ca
     index.collection.get = unreadable  # this index object only
     assert [c for c, _ in index.search_dense(vector, 10)] == [c for c, _ in expected]
     index.close()
-    # the nearest clause's cached vector replaced by another clause's: it fails its digest, Chroma's is read
+    # every cached vector but the last replaced by the last one: they fail their digests and are read from Chroma
     nearest = expected[0][0]
     db = sqlite3.connect(seed_index_copy / "vectors.sqlite")
     keys = [k for k, in db.execute("SELECT key FROM vec")]
