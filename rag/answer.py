@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 import time
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -193,12 +194,73 @@ def clause_sentences(text: str) -> tuple[Sentence, ...]:
     return tuple(Sentence(b, f, f.lower()) for b, f in zip(bodies, folded, strict=True))
 
 
+class Joined(NamedTuple):
+    """A clause's sentences, lower-cased and folded, each joined by NUL, and where each sentence starts in
+    them: a term or bigram is looked for once a clause, and the sentences it is in are told by its places."""
+
+    lower: str
+    folded: str
+    lower_starts: list[int]
+    folded_starts: list[int]
+
+
 @lru_cache(maxsize=EXACT_SEARCH_MAX + 4096)
-def _joined(text: str) -> tuple[str, str]:
-    """A clause's sentences, lower-cased and folded, each joined by NUL: a term or bigram absent from these
-    is in none of its sentences, so the per-sentence loops skip it."""
+def _joined(text: str) -> Joined:
     sentences = clause_sentences(text)
-    return "\x00".join(s.lower for s in sentences), "\x00".join(s.folded for s in sentences)
+    lower_starts, folded_starts, at_lower, at_folded = [], [], 0, 0
+    for s in sentences:
+        lower_starts.append(at_lower)
+        folded_starts.append(at_folded)
+        at_lower += len(s.lower) + 1
+        at_folded += len(s.folded) + 1
+    return Joined("\x00".join(s.lower for s in sentences), "\x00".join(s.folded for s in sentences),
+                  lower_starts, folded_starts)
+
+
+class ClauseMatch(NamedTuple):
+    """Which of a question's key terms and bigrams a clause holds, sentence by sentence."""
+
+    present: list[int]             # places (in the question's terms) of the terms the clause holds
+    terms_in: dict[int, list[int]]  # sentence → places in `present` of the terms it holds, in order
+    grams_in: dict[int, int]       # sentence → how many of the question's bigrams it holds
+    any_gram: bool                 # the clause holds one of the question's bigrams
+
+
+@lru_cache(maxsize=1024)  # the reranker matches 20 clauses a question; the answerer then reads 8 of them
+def clause_match(spelt: tuple[tuple[str, ...], ...], grams: frozenset[str], text: str) -> ClauseMatch:
+    """`spelt`: each key term's spellings. Each term and bigram is looked for once in the joined sentences and
+    its sentences told by where it occurs: the same as testing it against every sentence (neither holds a NUL,
+    so none spans two), and the rerank's 20 clauses take 480 µs a question instead of 640."""
+    joined = _joined(text)
+    lowered, folded = joined.lower, joined.folded
+    present = [j for j, sp in enumerate(spelt) if _spelt_in(lowered, sp)]
+    terms_in: dict[int, list[int]] = {}
+    starts = joined.lower_starts
+    last = len(starts) - 1
+    for place, j in enumerate(present):
+        for spelling in spelt[j]:
+            at = lowered.find(spelling)
+            while at >= 0:
+                sentence = bisect_right(starts, at) - 1
+                held = terms_in.setdefault(sentence, [])
+                if not held or held[-1] != place:  # another spelling of the term found it already
+                    held.append(place)
+                if sentence == last:
+                    break
+                at = lowered.find(spelling, starts[sentence + 1])
+    grams_in: dict[int, int] = {}
+    starts = joined.folded_starts
+    any_gram = False
+    for gram in grams:
+        at = folded.find(gram)
+        any_gram = any_gram or at >= 0
+        while at >= 0:
+            sentence = bisect_right(starts, at) - 1
+            grams_in[sentence] = grams_in.get(sentence, 0) + 1
+            if sentence == last:
+                break
+            at = folded.find(gram, starts[sentence + 1])
+    return ClauseMatch(present, terms_in, grams_in, any_gram)
 
 
 def warm_sentences(texts: Iterable[str]) -> None:
@@ -222,25 +284,22 @@ def weighted_spellings(terms: dict[str, float]) -> list[tuple[tuple[str, ...], f
     return [(spellings(t), w / total) for t, w in terms.items()]
 
 
-def best_sentence_match(spelt: list[tuple[tuple[str, ...], float]], grams: frozenset[str], text: str) -> float:
-    """`sentence_match` with the question's part prepared once (the reranker scores 20 clauses a question)."""
-    # only what the clause holds at all can be in one of its sentences
-    lowered, folded = _joined(text)
-    present = [(sp, w) for sp, w in spelt if _spelt_in(lowered, sp)]
-    found = [g for g in grams if g in folded]
-    if not present and not found:
+def best_sentence_match(spelt: list[tuple[tuple[str, ...], float]], grams: frozenset[str], text: str,
+                        key: tuple[tuple[str, ...], ...] | None = None) -> float:
+    """`sentence_match` with the question's part prepared once (the reranker scores 20 clauses a question);
+    `key`: the spellings of `spelt`, for `clause_match`."""
+    match = clause_match(key if key is not None else tuple(sp for sp, _ in spelt), grams, text)
+    if not match.present and not match.any_gram:
         return 0.0
-    # the same sums as term by term, in the same order; counted in C where no term has a second spelling
-    single = all(len(sp) == 1 for sp, _ in present)
-    looked_for = [sp[0] if single else sp for sp, _ in present]
-    weights = [w for _, w in present]
+    weights = [spelt[j][1] for j in match.present]
+    sentences = clause_sentences(text)
     best = 0.0
-    for s in clause_sentences(text):
-        if len(s.body) >= 4:
-            held = (map(s.lower.__contains__, looked_for) if single
-                    else (_spelt_in(s.lower, sp) for sp in looked_for))
-            cov = sum(compress(weights, held))
-            overlap = sum(map(s.folded.__contains__, found)) / len(grams) if found else 0.0
+    # a sentence holding no term and no bigram scores 0, which `best` starts from
+    for i in match.terms_in.keys() | match.grams_in.keys():
+        if len(sentences[i].body) >= 4:
+            held = match.terms_in.get(i)
+            cov = sum([weights[p] for p in held]) if held else 0
+            overlap = match.grams_in.get(i, 0) / len(grams) if match.any_gram else 0.0
             best = max(best, 0.7 * cov + 0.3 * overlap)
     return best
 
@@ -288,32 +347,33 @@ class ExtractiveAnswerer:
         grams = question_bigrams(question)
         total = sum(terms.values())
         spelt = [(w, spellings(t)) for t, w in terms.items()]
+        key = tuple(sp for _, sp in spelt)
         for rank, hit in enumerate(hits[:8]):
             context = fold("".join(hit.clause.headings)).lower()
             sentences = clause_sentences(hit.clause.text)
-            # term_share and gram_share of each sentence, skipping what the clause lacks (the same sums, in
-            # the same order): (weight, spellings, in the headings, in the clause) of each key term
-            lowered, folded = _joined(hit.clause.text)
-            relevant = [(w, sp, _spelt_in(context, sp), _spelt_in(lowered, sp)) for w, sp in spelt]
-            in_clause: list[tuple[float, tuple[str, ...]]] = []  # (weight, spellings) of the terms in the clause
-            framing = []  # (weight, in the headings, its place in `in_clause` or None) of each term that can count
-            for w, sp, heading, here in relevant:
-                if heading or here:
-                    framing.append((w, heading, len(in_clause) if here else None))
-                if here:
-                    in_clause.append((w, sp))
-            clause_weights = [w for w, _ in in_clause]
-            found = [g for g in grams if g in folded]
+            # term_share and gram_share of each sentence from where the clause holds the terms and bigrams
+            # (the reranker's `clause_match`, cached): the same sums, in the same order
+            match = clause_match(key, grams, hit.clause.text)
+            here = [False] * len(spelt)
+            for j in match.present:
+                here[j] = True
+            clause_weights = [spelt[j][0] for j in match.present]  # of the terms in the clause, in order
+            framing = []  # (weight, in the headings, its place in `match.present` or None) of each term that can count
+            for j, (w, sp) in enumerate(spelt):
+                heading = _spelt_in(context, sp)
+                if heading or here[j]:
+                    framing.append((w, heading, match.present.index(j) if here[j] else None))
             for i, sentence in enumerate(sentences):
                 body = sentence.body
                 if len(body) < 4:
                     continue
-                text = sentence.lower
-                inside = [_spelt_in(text, sp) for _, sp in in_clause]  # each clause term: in this sentence?
+                inside = [False] * len(clause_weights)  # each clause term: in this sentence?
+                for place in match.terms_in.get(i, ()):
+                    inside[place] = True
                 cov = sum(compress(clause_weights, inside)) / total if total else 0.0
                 framed = (sum(w for w, heading, j in framing if heading or (j is not None and inside[j]))
                           / total if total else 0.0)
-                grams_found = sum(map(sentence.folded.__contains__, found)) / len(grams) if grams else 0.0
+                grams_found = match.grams_in.get(i, 0) / len(grams) if grams else 0.0
                 score = 0.55 * cov + 0.25 * grams_found + 0.1 * framed
                 score += 0.15 / (rank + 1)
                 if asks["quantity"] and NUMBERISH.search(body):

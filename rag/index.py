@@ -595,12 +595,13 @@ class ClauseIndex:
             bm25.scores = {k: np.array(v) if isinstance(v, np.memmap) else v for k, v in bm25.scores.items()}
         return held
 
-    def _in_memory(self) -> dict[str, Clause] | None:
+    def _in_memory(self, version: int | None = None) -> dict[str, Clause] | None:
         """The clauses held (`hold_in_memory`), read again whenever any connection has committed since
-        (`PRAGMA data_version`); None when not held or the index is too large (read on demand)."""
+        (`PRAGMA data_version`, or `version` just read); None when not held or the index is too large (read
+        on demand)."""
         if not self._hold:
             return None
-        version = self._db.execute("PRAGMA data_version").fetchone()[0]
+        version = self._data_version() if version is None else version
         if self._memory is None or self._memory[0] != version:
             if self._db.execute("SELECT COUNT(*) FROM clauses").fetchone()[0] > EXACT_SEARCH_MAX:
                 self._memory = (version, None)
@@ -608,6 +609,10 @@ class ClauseIndex:
                 rows = self._db.execute("SELECT clause_id, data FROM clauses")
                 self._memory = (version, {cid: _row_to_clause(data) for cid, data in rows})
         return self._memory[1]
+
+    def _data_version(self) -> int:
+        """Changes whenever another connection (any process) has committed to clauses.sqlite since the last read."""
+        return self._db.execute("PRAGMA data_version").fetchone()[0]
 
     def find_documents(self, query: str) -> list[str]:
         """Doc ids whose id equals `query` or whose title/id contains it."""
@@ -618,13 +623,14 @@ class ClauseIndex:
 
     def search_dense(self, vector: np.ndarray, k: int, doc_ids: Sequence[str] | None = None) -> list[tuple[str, float]]:
         """(clause_id, cosine similarity) of the k nearest committed clauses."""
-        held = self._in_memory()
+        version = self._data_version()  # read once for both checks below
+        held = self._in_memory(version)
         committed = len(held) if held is not None else self.count()
         k = min(k, committed)
         if k <= 0:
             return []
         if committed <= EXACT_SEARCH_MAX:
-            exact = self._exact_vectors()
+            exact = self._exact_vectors(version)
             return exact.search(vector, k, doc_ids) if exact is not None else []
         if doc_ids and len(doc_ids) > FILTER_IN_CHROMA_MAX:
             # a long allow-list (all documents but another province's) is slow as a Chroma filter: search
@@ -639,11 +645,11 @@ class ClauseIndex:
             hits, _ = self._dense_hits(vector, k + max(0, self.collection.count() - committed), where)
         return hits[:k]
 
-    def _exact_vectors(self) -> ExactVectors | None:
+    def _exact_vectors(self, version: int | None = None) -> ExactVectors | None:
         """The committed clauses' vectors in memory, re-read when any connection has committed since
-        (`PRAGMA data_version`): another process's ingest is seen at the next query, as with Chroma.
-        None while Chroma cannot be read (another process is writing it)."""
-        version = self._db.execute("PRAGMA data_version").fetchone()[0]
+        (`PRAGMA data_version`, or `version` just read): another process's ingest is seen at the next query,
+        as with Chroma. None while Chroma cannot be read (another process is writing it)."""
+        version = self._data_version() if version is None else version
         if self._exact is None or self._exact.version != version:
             rows = self._db.execute("SELECT vec_id, clause_id, doc_id FROM clauses ORDER BY doc_id, ord").fetchall()
             with self._vectors_lock:  # wait for warm_up() if it is reading them
@@ -759,7 +765,8 @@ class ClauseIndex:
         if doc_ids is not None:
             codes = [self._bm25_doc_codes[d] for d in doc_ids if d in self._bm25_doc_codes]
             scores = np.where(np.isin(self._bm25_doc_of, codes), scores, 0.0)
-        return [(self._bm25_ids[i], float(scores[i])) for i in _best(scores, k) if scores[i] > 0]
+        top = _best(scores, k)
+        return [(self._bm25_ids[i], s) for i, s in zip(top.tolist(), scores[top].tolist()) if s > 0]
 
     def _tokens(self) -> tuple[list[str], list[list[str]]]:
         """Every clause's tokens. Interned: the laws corpus holds ~25 M tokens of ~1 M distinct strings,
@@ -836,7 +843,8 @@ class ExactVectors:
         if doc_ids is not None:
             allowed = [self.doc_codes[d] for d in doc_ids if d in self.doc_codes]
             sims = np.where(np.isin(self.doc_of, allowed), sims, -np.inf)
-        return [(self.clause_ids[i], float(sims[i])) for i in _best(sims, k) if sims[i] > -np.inf]
+        top = _best(sims, k)  # as Python numbers at once: indexing numpy one element at a time costs ≈ 1 µs each
+        return [(self.clause_ids[i], s) for i, s in zip(top.tolist(), sims[top].tolist()) if s > -np.inf]
 
 
 def _best(scores: np.ndarray, k: int) -> np.ndarray:

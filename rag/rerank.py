@@ -54,10 +54,11 @@ class LexicalReranker:
 
         head, tail = list(hits[: self.depth]), list(hits[self.depth :])
         spelt, grams = weighted_spellings(key_terms(question)), question_bigrams(question)
+        key = tuple(sp for sp, _ in spelt)  # what `clause_match` caches a clause's matches by, with `grams`
         kinds = asked_kinds(question)
         rescored = []
         for hit in head:
-            match = best_sentence_match(spelt, grams, hit.clause.text)
+            match = best_sentence_match(spelt, grams, hit.clause.text, key)
             bonus = self.kind_bonus if any(k.search(hit.clause.text) for k in kinds) else 0.0
             rescored.append(Hit(hit.clause, hit.score + self.sentence_weight * match + bonus, hit.ranks,
                                 hit.scores | {"lexical": match + bonus}))

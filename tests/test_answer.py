@@ -294,6 +294,7 @@ def test_an_assistant_for_many_questions_caches_every_clause_after_its_first_ans
     question = "秦创原到2026年技术合同成交额要达到多少？"
     one = Assistant(Settings(data_dir=seed_index_dir), embedder=embedder)
     answer._joined.cache_clear()
+    answer.clause_match.cache_clear()  # which reads `_joined` only on a miss
     expected = one.ask(question)
     assert not any(t.name == "warm-sentences" for t in threading.enumerate())
     texts = [c.text for c in one.index.clauses()]
@@ -305,6 +306,7 @@ def test_an_assistant_for_many_questions_caches_every_clause_after_its_first_ans
 
     many = Assistant(Settings(data_dir=seed_index_dir), embedder=embedder, many_questions=True)
     answer._joined.cache_clear()
+    answer.clause_match.cache_clear()  # which reads `_joined` only on a miss
     got = many.ask(question)
     many.wait_warm()
     assert answer._joined.cache_info().currsize == len(set(texts))
@@ -339,3 +341,39 @@ def test_the_faster_pos_viterbi_tags_real_text_as_jiebas_own(monkeypatch):
     assert len(texts) > 1000 and len(calls) > 1000  # the HMM ran on thousands of runs of unknown characters
     monkeypatch.setattr(pseg, "viterbi", fast.exact_copy_of)
     assert ours == [pos_cut(t) for t in texts]
+
+
+def test_clause_match_tells_the_sentences_of_each_term_and_bigram_as_testing_every_sentence_does(assistant):
+    """The reranker and the answerer find each key term (all its spellings: 社保 → 社会保险) and bigram of the
+    question once in a clause's joined sentences and tell its sentences by where it occurs. Checked against
+    testing every sentence, for every question of eval/qa.jsonl and every clause of the seed documents; and the
+    best sentence's score against the per-sentence sums it replaced, to the last bit."""
+    from itertools import compress
+
+    from rag.answer import (best_sentence_match, clause_match, clause_sentences, key_terms, question_bigrams,
+                            weighted_spellings)
+
+    qa = (REPO / "eval" / "qa.jsonl").read_text("utf-8").splitlines()
+    questions = [json.loads(line)["question"] for line in qa] + ["企业为职工缴纳社保有什么补贴？"]
+    clauses = [c.text for c in assistant.index.clauses()]
+    spelt_twice = sentences_held = 0
+    for question in questions:
+        spelt, grams = weighted_spellings(key_terms(question)), question_bigrams(question)
+        key = tuple(sp for sp, _ in spelt)
+        spelt_twice += any(len(sp) > 1 for sp in key)
+        for text in clauses:
+            match = clause_match(key, grams, text)
+            sentences = clause_sentences(text)
+            present = [j for j, sp in enumerate(key) if any(s in "\x00".join(x.lower for x in sentences) for s in sp)]
+            assert match.present == present
+            held = [[p for p, j in enumerate(present) if any(s in x.lower for s in key[j])] for x in sentences]
+            assert match.terms_in == {i: h for i, h in enumerate(held) if h}
+            counts = [sum(g in x.folded for g in grams) for x in sentences]
+            assert match.grams_in == {i: n for i, n in enumerate(counts) if n}
+            sentences_held += len(match.terms_in)
+            weights = [spelt[j][1] for j in present]
+            expected = max([0.0] + [0.7 * sum(compress(weights, [p in h for p in range(len(present))]))
+                                    + 0.3 * (n / len(grams) if any(counts) else 0.0)
+                                    for x, h, n in zip(sentences, held, counts) if len(x.body) >= 4])
+            assert best_sentence_match(spelt, grams, text, key) == expected
+    assert spelt_twice >= 1 and sentences_held > 1000
