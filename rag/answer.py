@@ -222,8 +222,7 @@ class ClauseMatch(NamedTuple):
 
     present: list[int]             # places (in the question's terms) of the terms the clause holds
     terms_in: dict[int, list[int]]  # sentence → places in `present` of the terms it holds, in order
-    grams_in: dict[int, int]       # sentence → how many of the question's bigrams it holds
-    any_gram: bool                 # the clause holds one of the question's bigrams
+    grams_in: dict[int, int]       # sentence → how many of the question's bigrams it holds (empty: none)
 
 
 @lru_cache(maxsize=1024)  # the reranker matches 20 clauses a question; the answerer then reads 8 of them
@@ -232,35 +231,36 @@ def clause_match(spelt: tuple[tuple[str, ...], ...], grams: frozenset[str], text
     its sentences told by where it occurs: the same as testing it against every sentence (neither holds a NUL,
     so none spans two), and the rerank's 20 clauses take 480 µs a question instead of 640."""
     joined = _joined(text)
-    lowered, folded = joined.lower, joined.folded
-    present = [j for j, sp in enumerate(spelt) if _spelt_in(lowered, sp)]
+    present = [j for j, sp in enumerate(spelt) if _spelt_in(joined.lower, sp)]
     terms_in: dict[int, list[int]] = {}
-    starts = joined.lower_starts
-    last = len(starts) - 1
     for place, j in enumerate(present):
         for spelling in spelt[j]:
-            at = lowered.find(spelling)
-            while at >= 0:
-                sentence = bisect_right(starts, at) - 1
-                held = terms_in.setdefault(sentence, [])
-                if not held or held[-1] != place:  # another spelling of the term found it already
-                    held.append(place)
-                if sentence == last:
-                    break
-                at = lowered.find(spelling, starts[sentence + 1])
+            at = joined.lower.find(spelling)
+            if at >= 0:
+                for sentence in _sentences_holding(joined.lower, joined.lower_starts, spelling, at):
+                    held = terms_in.setdefault(sentence, [])
+                    if not held or held[-1] != place:  # another spelling of the term found it already
+                        held.append(place)
     grams_in: dict[int, int] = {}
-    starts = joined.folded_starts
-    any_gram = False
     for gram in grams:
-        at = folded.find(gram)
-        any_gram = any_gram or at >= 0
-        while at >= 0:
-            sentence = bisect_right(starts, at) - 1
-            grams_in[sentence] = grams_in.get(sentence, 0) + 1
-            if sentence == last:
-                break
-            at = folded.find(gram, starts[sentence + 1])
-    return ClauseMatch(present, terms_in, grams_in, any_gram)
+        at = joined.folded.find(gram)
+        if at >= 0:  # most are not in the clause
+            for sentence in _sentences_holding(joined.folded, joined.folded_starts, gram, at):
+                grams_in[sentence] = grams_in.get(sentence, 0) + 1
+    return ClauseMatch(present, terms_in, grams_in)
+
+
+def _sentences_holding(joined: str, starts: list[int], needle: str, at: int) -> list[int]:
+    """The sentences (by place; `starts`: where each begins in `joined`) holding `needle`, each once, from
+    `at`, its first place in `joined`."""
+    found = []
+    while at >= 0:
+        sentence = bisect_right(starts, at) - 1
+        found.append(sentence)
+        if sentence + 1 == len(starts):
+            break
+        at = joined.find(needle, starts[sentence + 1])
+    return found
 
 
 def warm_sentences(texts: Iterable[str]) -> None:
@@ -289,7 +289,7 @@ def best_sentence_match(spelt: list[tuple[tuple[str, ...], float]], grams: froze
     """`sentence_match` with the question's part prepared once (the reranker scores 20 clauses a question);
     `key`: the spellings of `spelt`, for `clause_match`."""
     match = clause_match(key if key is not None else tuple(sp for sp, _ in spelt), grams, text)
-    if not match.present and not match.any_gram:
+    if not match.present and not match.grams_in:
         return 0.0
     weights = [spelt[j][1] for j in match.present]
     sentences = clause_sentences(text)
@@ -299,7 +299,7 @@ def best_sentence_match(spelt: list[tuple[tuple[str, ...], float]], grams: froze
         if len(sentences[i].body) >= 4:
             held = match.terms_in.get(i)
             cov = sum([weights[p] for p in held]) if held else 0
-            overlap = match.grams_in.get(i, 0) / len(grams) if match.any_gram else 0.0
+            overlap = match.grams_in.get(i, 0) / len(grams) if match.grams_in else 0.0
             best = max(best, 0.7 * cov + 0.3 * overlap)
     return best
 
@@ -354,15 +354,13 @@ class ExtractiveAnswerer:
             # term_share and gram_share of each sentence from where the clause holds the terms and bigrams
             # (the reranker's `clause_match`, cached): the same sums, in the same order
             match = clause_match(key, grams, hit.clause.text)
-            here = [False] * len(spelt)
-            for j in match.present:
-                here[j] = True
+            place_of = {j: place for place, j in enumerate(match.present)}  # term → its place among the clause's
             clause_weights = [spelt[j][0] for j in match.present]  # of the terms in the clause, in order
             framing = []  # (weight, in the headings, its place in `match.present` or None) of each term that can count
             for j, (w, sp) in enumerate(spelt):
                 heading = _spelt_in(context, sp)
-                if heading or here[j]:
-                    framing.append((w, heading, match.present.index(j) if here[j] else None))
+                if heading or j in place_of:
+                    framing.append((w, heading, place_of.get(j)))
             for i, sentence in enumerate(sentences):
                 body = sentence.body
                 if len(body) < 4:
