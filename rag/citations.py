@@ -13,6 +13,8 @@ MARKER = re.compile(r"\[(\d{1,3})\]")
 FIGURE = re.compile(r"\d+(?:[.,．]\d+)*\s*(?:%|％|万亿|亿|万|千|百)?")
 QUOTED = re.compile(r"[“\"「『]([^”\"」』]{2,40})[”\"」』]")
 SENTENCE_END = re.compile(r"(?<=[。；！？!?;])")
+# an answer's own list numbering ("1. …", "2、…") at a line's start: not a figure of the clause (3.5亿元 is one)
+ENUMERATOR = re.compile(r"^\s*\d{1,3}[.．、](?!\d)\s*")
 _CN_DIGITS = str.maketrans("０１２３４５６７８９．，％", "0123456789.,%")
 
 
@@ -57,6 +59,7 @@ def sentences_with_markers(answer: str) -> list[tuple[str, list[int]]]:
     """Answer sentences (a line or a 。-terminated span) with the markers that follow each."""
     parts: list[tuple[str, list[int]]] = []
     for line in answer.split("\n"):
+        line = ENUMERATOR.sub("", line, count=1)
         for chunk in re.split(r"(?<=[。；！？!?])(?!\[)|(?<=\])(?=[^\[])", line):
             chunk = chunk.strip()
             if not chunk:
@@ -76,7 +79,8 @@ def sentences_with_markers(answer: str) -> list[tuple[str, list[int]]]:
 
 
 def check_citations(answer: str, citations: list[Citation]) -> list[Unsupported]:
-    """Every figure and quoted phrase of a sentence must occur in (one of) the clause(s) it cites."""
+    """Every figure and quoted phrase of a sentence must occur in (one of) the clause(s) it cites, or in the
+    title of a cited clause's document (《…（2024—2026年）》 before a comparison's quotes)."""
     by_n = {c.n: c for c in citations}
     problems: list[Unsupported] = []
     for sentence, nums in sentences_with_markers(answer):
@@ -88,7 +92,7 @@ def check_citations(answer: str, citations: list[Citation]) -> list[Unsupported]
             problems.append(Unsupported(sentence, None, "cites no source but states " + "、".join(claims[:3])))
             continue
         cited = [by_n[n] for n in nums if n in by_n]
-        haystack = "".join(fold(c.clause.text) for c in cited)
+        haystack = "".join(fold(c.clause.text) + "\0" + fold(c.clause.title) for c in cited)
         missing = [c for c in claims if fold(c) not in haystack]
         if missing:
             where = ",".join(f"[{n}]" for n in nums)
