@@ -19,7 +19,7 @@ from ingest.clauses import PARSER_VERSION, split_clauses
 from ingest.embedding import PassageVectors, VectorRequest
 from ingest.loaders import SUPPORTED_SUFFIXES, is_sidecar, load_documents
 from rag.config import Settings
-from rag.embedders import Embedder, make_embedder
+from rag.embedders import Embedder, settings_embedder
 from rag.errors import DocumentReadError, IndexLockedError, PolicyRagError
 from rag.index import VECTOR_CACHE, ClauseIndex, VectorCache, embed_text, file_hash
 from rag.records import Clause, Document
@@ -131,9 +131,7 @@ class Ingester:
 
     def __init__(self, settings: Settings, embedder: Embedder | None = None, progress: Progress | None = None) -> None:
         self.settings = settings
-        self.embedder = embedder or make_embedder(
-            settings.embedder, base_url=settings.embed_base_url, api_key=settings.embed_api_key
-        )
+        self.embedder = embedder or settings_embedder(settings)
         self.progress = progress
         self._file_hashes: dict[str, str] = {}
 

