@@ -8,10 +8,13 @@ stays bounded however large the corpus is; vectors go to the index document by d
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -20,8 +23,8 @@ from ingest.embedding import PassageVectors, VectorRequest
 from ingest.loaders import SUPPORTED_SUFFIXES, is_sidecar, load_documents
 from rag.config import Settings
 from rag.embedders import Embedder, settings_embedder
-from rag.errors import DocumentReadError, IndexLockedError, PolicyRagError
-from rag.index import VECTOR_CACHE, ClauseIndex, VectorCache, embed_text, file_hash
+from rag.errors import DocumentReadError, IndexLockedError, IngestInterrupted, PolicyRagError
+from rag.index import FILE_PENDING, VECTOR_CACHE, ClauseIndex, FileDone, VectorCache, embed_text, file_hash
 from rag.records import Clause, Document
 from rag.tokens import tokenize
 
@@ -81,6 +84,56 @@ class _Pending:
     vectors: VectorRequest
 
 
+@dataclass
+class _OpenFile:
+    """A corpus file some of whose changed documents are not written yet."""
+
+    done: FileDone
+    remaining: int
+
+
+class _StopOnSignal:
+    """SIGTERM and Ctrl-C end an ingest cleanly: never inside an index write (it finishes first), then
+    IngestInterrupted. A second signal while a write is under way still waits for it. Only the main thread
+    can take signals, so an ingest on another thread (an upload in the chat) keeps the defaults."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self.committed = 0
+        self._writing = 0
+        self._previous: dict[int, object] = {}
+
+    def __enter__(self) -> _StopOnSignal:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        self.signum = signum
+        if not self._writing:
+            raise IngestInterrupted(signum, self.committed)
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """An index write that a signal must not cut short."""
+        self._writing += 1
+        try:
+            yield
+        finally:
+            self._writing -= 1
+        self.check()
+
+    def check(self) -> None:
+        if self.signum is not None and not self._writing:
+            raise IngestInterrupted(self.signum, self.committed)
+
+
 class _Progress:
     """Characters of document text done / to do. Files not read yet count as bytes / 3 (UTF-8 Chinese)."""
 
@@ -133,7 +186,8 @@ class Ingester:
         self.settings = settings
         self.embedder = embedder or settings_embedder(settings)
         self.progress = progress
-        self._file_hashes: dict[str, str] = {}
+        self._open_files: dict[str, _OpenFile] = {}
+        self._stop = _StopOnSignal()
 
     def run(self, paths: Sequence[Path]) -> IngestReport:
         from filelock import FileLock, Timeout
@@ -148,7 +202,8 @@ class Ingester:
                 f"another `policy-rag ingest` is writing to {data_dir}/; wait for it to finish"
             ) from None
         try:
-            return self._run_locked(paths)
+            with self._stop:
+                return self._run_locked(paths)
         finally:
             lock.release()
 
@@ -164,12 +219,13 @@ class Ingester:
         vectors = PassageVectors(self.embedder, cache, self.settings.embed_workers)
         try:
             seen = self._ingest_files(index, vectors, paths, report)
-            self._remove_missing(index, paths, seen, report)
-            if report.changed:  # an unchanged corpus re-ingests in seconds: no BM25 rebuild
-                t = time.perf_counter()
-                index.rebuild_bm25()
-                report.bm25_seconds += time.perf_counter() - t
-            index.save()
+            with self._stop.writing():
+                self._remove_missing(index, paths, seen, report)
+                if report.changed:  # an unchanged corpus re-ingests in seconds: no BM25 rebuild
+                    t = time.perf_counter()
+                    index.rebuild_bm25()
+                    report.bm25_seconds += time.perf_counter() - t
+                index.save()
             report.clauses_total = index.count()
         finally:
             vectors.close()
@@ -189,6 +245,7 @@ class Ingester:
         progress = _Progress(self.progress, [f for f, _ in files])
         pending: deque[_Pending] = deque()
         for file, root in files:
+            self._stop.check()
             source = _display_path(file)
             docs: list[Document] = []
             if file.suffix.lower() not in SUPPORTED_SUFFIXES:
@@ -217,7 +274,8 @@ class Ingester:
         except OSError as error:  # a symlink loop, a dangling link, an unreadable file: one failed line
             raise DocumentReadError(f"{source}: cannot read ({error.strerror or error})") from error
         known = {d: e for d, e in index.manifest.documents.items() if e.get("file") == source}
-        if known and all(e.get("file_hash") == digest for e in known.values()):
+        # done when every document of the file was committed from this very content (see ClauseIndex.complete_file)
+        if known and all(e.get("file_hash") == digest and e.get("file_docs") == len(known) for e in known.values()):
             for doc_id, entry in known.items():
                 seen.add(doc_id)
                 report.documents.append(FileResult(source, doc_id, entry["title"], "unchanged", entry["clauses"]))
@@ -229,11 +287,15 @@ class Ingester:
             seen.add(doc.doc_id)
             entry = index.manifest.documents.get(doc.doc_id)
             if entry and entry.get("hash") == doc.content_hash:
-                entry["file_hash"] = digest
                 report.documents.append(FileResult(source, doc.doc_id, doc.title, "unchanged", entry["clauses"]))
             else:
                 changed.append(doc)
-        self._file_hashes[source] = digest
+        done = FileDone(source, digest, tuple(dict.fromkeys(d.doc_id for d in docs)))
+        if changed:
+            self._open_files[source] = _OpenFile(done, len(changed))
+        else:
+            with self._stop.writing():
+                index.complete_file(done)
         return changed
 
     def _start_document(self, doc: Document, vectors: PassageVectors, report: IngestReport) -> _Pending:
@@ -261,11 +323,22 @@ class Ingester:
         vectors = job.vectors.result(self.embedder.dim)
         status = "updated" if doc.doc_id in index.manifest.documents else "added"
         entry = {
-            "file": doc.source, "file_hash": self._file_hashes.get(doc.source), "hash": doc.content_hash,
+            "file": doc.source, "file_hash": FILE_PENDING, "hash": doc.content_hash,
             "title": doc.title, "clauses": len(job.clauses), "meta": doc.meta,
         }
-        index.replace_document(doc.doc_id, job.clauses, vectors, job.tokens, entry)
+        with self._stop.writing():
+            index.replace_document(doc.doc_id, job.clauses, vectors, job.tokens, entry, self._last_of_file(doc.source))
+            self._stop.committed += 1
         report.documents.append(FileResult(doc.source, doc.doc_id, doc.title, status, len(job.clauses)))
+
+    def _last_of_file(self, source: str) -> FileDone | None:
+        """Count one more document of `source` written; its FileDone when that was the last one."""
+        open_file = self._open_files[source]
+        open_file.remaining -= 1
+        if open_file.remaining:
+            return None
+        del self._open_files[source]
+        return open_file.done
 
     def _remove_missing(self, index: ClauseIndex, paths: Sequence[Path], seen: set[str],
                         report: IngestReport) -> None:

@@ -17,6 +17,7 @@ for the batch that carries it. Where the batches run:
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
@@ -37,13 +38,30 @@ HTTP_CONCURRENCY = 4
 _worker_embedder: Embedder | None = None
 
 
-def _start_worker(spec: str) -> None:
+PARENT_POLL_S = 0.5  # how often a worker looks whether the ingest that started it is still there
+
+
+def _start_worker(spec: str, parent: int) -> None:
     global _worker_embedder
+    _exit_with_parent(parent)
     # one OpenMP thread per worker: the processes share the cores instead of OpenMP's barriers
     os.environ["OMP_NUM_THREADS"] = "1"
     from rag.embedders import make_embedder
 
     _worker_embedder = make_embedder(spec)
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A worker ends within PARENT_POLL_S of the ingest that started it, however that ended (a SIGKILL
+    included, which runs no clean-up in the ingest). Once the workers are gone, multiprocessing's resource
+    tracker sees its pipe close and ends too."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="watch-parent", daemon=True).start()
 
 
 def _embed_in_worker(texts: list[str]) -> tuple[np.ndarray, float, float]:
@@ -141,7 +159,7 @@ class PassageVectors:
 
             # spawn, not fork: this process may hold threads (Chroma) and an initialised OpenMP runtime
             self._executor = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                                 initializer=_start_worker, initargs=(self.embedder.name,))
+                                                 initializer=_start_worker, initargs=(self.embedder.name, os.getpid()))
             self._in_process = False
         else:
             threads = HTTP_CONCURRENCY if self.embedder.name.startswith("openai:") else 1

@@ -6,8 +6,10 @@ Chroma, and listed in its document's manifest entry. The verdict has three kinds
   clause, clause counts that disagree with the manifest, a damaged sqlite file). Exit 1.
 - pending: what a killed ingest may leave and queries never see (vectors no clause points at, a BM25
   folder or manifest.json behind clauses.sqlite, temporary files). The next ingest repairs them.
+- incomplete: files only some of whose documents are indexed (an ingest stopped half-way through a
+  collection); queries miss the rest until the next ingest completes them. Exit 1.
 - stale: files changed or gone since they were indexed; the next ingest updates their documents.
-Exit 0 when there are no problems; `--strict` also fails on pending and stale findings.
+Exit 0 when there are no problems and nothing is incomplete; `--strict` also fails on pending and stale findings.
 """
 
 from __future__ import annotations
@@ -33,13 +35,14 @@ class CheckReport:
     problems: list[str] = field(default_factory=list)
     pending: list[str] = field(default_factory=list)
     stale: list[str] = field(default_factory=list)
+    incomplete: list[str] = field(default_factory=list)
 
     @property
     def consistent(self) -> bool:
         return not self.problems
 
     def exit_code(self, strict: bool = False) -> int:
-        return 1 if self.problems or (strict and (self.pending or self.stale)) else 0
+        return 1 if self.problems or self.incomplete or (strict and (self.pending or self.stale)) else 0
 
     def to_dict(self) -> dict:
         return asdict(self) | {"consistent": self.consistent}
@@ -58,6 +61,7 @@ def check_index(data_dir: Path, chroma_url: str | None = None) -> CheckReport:
         _check_vectors(index, report)
         _check_bm25(index, report)
         _check_leftovers(index, report)
+        _check_complete(documents, report)
         _check_files(documents, report)
     finally:
         index.close()
@@ -156,6 +160,35 @@ def _check_leftovers(index, report: CheckReport) -> None:
                               "run `policy-rag ingest` again to complete it")
 
 
+def _check_complete(documents: dict[str, dict], report: CheckReport) -> None:
+    """Every file's documents are all indexed, from one version of the file (see ClauseIndex.complete_file)."""
+    by_file: dict[str, list[dict]] = {}
+    for entry in documents.values():
+        if entry.get("file"):
+            by_file.setdefault(entry["file"], []).append(entry)
+    for file, entries in sorted(by_file.items()):
+        hashes = {e.get("file_hash") for e in entries}
+        holds = max((e.get("file_docs") or 0 for e in entries), default=0) or _jsonl_documents(file, hashes)
+        if None in hashes or len(hashes) > 1:
+            report.incomplete.append(f"{file}: an ingest stopped before all its documents were written "
+                                     f"({len(entries)} indexed); run `policy-rag ingest` again to complete it")
+        elif holds > len(entries):
+            report.incomplete.append(f"{file}: {len(entries)} of its {holds} documents are indexed; "
+                                     "run `policy-rag ingest` again to complete it")
+
+
+def _jsonl_documents(file: str, hashes: set) -> int:
+    """How many documents a .jsonl collection holds (its non-blank lines), when it is still the file that was
+    indexed; 0 otherwise. For entries written before an ingest recorded each file's document count."""
+    from rag.index import file_hash
+
+    path = Path(file)
+    if path.suffix.lower() != ".jsonl" or not path.is_file() or hashes != {file_hash(path)}:
+        return 0
+    with path.open("rb") as fh:
+        return sum(1 for line in fh if line.strip())
+
+
 def _check_files(documents: dict[str, dict], report: CheckReport) -> None:
     """Each document's file still has the hash it had when indexed (paths are relative to the ingest's folder)."""
     from rag.index import file_hash
@@ -206,9 +239,13 @@ def _print_report(report: CheckReport) -> None:
         click.echo(f"✗ {line}")
     for line in report.pending:
         click.echo(f"… {line}")
+    for line in report.incomplete:
+        click.echo(f"✗ {line}")
     for line in report.stale:
         click.echo(f"△ {line}")
     verdict = "consistent" if report.consistent else "NOT consistent"
+    if report.incomplete:
+        verdict += f", {len(report.incomplete)} files INCOMPLETE"
     click.echo(f"{report.data_dir}: {verdict}: {report.documents} documents, {report.clauses} clauses, "
                f"{report.vectors} vectors ({len(report.problems)} problems, {len(report.pending)} pending repair, "
                f"{len(report.stale)} files changed)")

@@ -67,8 +67,13 @@ def ingest(paths: tuple[Path, ...], data_dir: Path | None, chroma_url: str | Non
             bar.total = total
             bar.update(done - bar.n)
 
+    from rag.errors import IngestInterrupted
+
     try:
         report = run_ingest(settings, list(paths) or None, progress=progress)
+    except IngestInterrupted as err:
+        click.echo(f"Error: {err}", err=True)
+        sys.exit(err.exit_code)
     except PolicyRagError as err:
         raise click.ClickException(str(err)) from None
     finally:

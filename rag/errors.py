@@ -31,3 +31,20 @@ class LLMError(PolicyRagError):
 
 class ConfigError(PolicyRagError):
     """A setting is missing or invalid."""
+
+
+class IngestInterrupted(PolicyRagError):
+    """SIGTERM or Ctrl-C stopped an ingest between two index writes; the next ingest completes it."""
+
+    def __init__(self, signum: int, committed: int = 0) -> None:
+        import signal
+
+        self.signum = signum
+        name = signal.Signals(signum).name
+        super().__init__(f"ingest stopped by {name} after {committed} documents were committed; every document "
+                         "is wholly old or new. Run `policy-rag ingest` again to complete it")
+
+    @property
+    def exit_code(self) -> int:
+        """128 + the signal number, as a shell reports a process the signal ended (130 Ctrl-C, 143 SIGTERM)."""
+        return 128 + self.signum

@@ -53,6 +53,7 @@ FILTER_IN_CHROMA_MAX = 50  # longer document allow-lists are applied after the d
 # (policy corpus, 5,853 vectors: 0.5 ms a query against 1.6-2.4 ms for a Chroma query; 20 k: 30 MB, ≈ 1.7 ms);
 # larger indexes (the laws' 126 k) query Chroma's HNSW index. Chroma stays the store either way.
 EXACT_SEARCH_MAX = 20_000
+RECHECK_MAX = 2_000  # vectors re-checked after an interrupted ingest: more than Chroma holds back unflushed
 ORPHAN_MARGIN = 10  # dense search asks for this many more vectors than it needs, for uncommitted ones
 KILL_ENV = "POLICY_RAG_TEST_KILL_AT"  # tests only: "<stage>[:<nth>]" SIGKILLs this process at that point
 _IDENTITY_KEYS = ("format", "embedder", "dim", "parser_version", "embed_chars")
@@ -62,7 +63,21 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS clauses (clause_id TEXT PRIMARY KEY, doc_id TEXT NOT NULL,"
     " ord INTEGER NOT NULL, vec_id TEXT NOT NULL UNIQUE, data TEXT NOT NULL, tokens TEXT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS clauses_doc ON clauses (doc_id, ord)",
+    # documents committed by an ingest that has not finished, in order: repair re-checks their vectors
+    "CREATE TABLE IF NOT EXISTS written (seq INTEGER PRIMARY KEY, doc_id TEXT NOT NULL)",
 )
+
+
+FILE_PENDING = None  # an entry's file_hash while other documents of its file are still to be written
+
+
+@dataclass(frozen=True)
+class FileDone:
+    """A corpus file whose every document is committed: its hash and all the document ids it holds."""
+
+    file: str
+    digest: str
+    doc_ids: tuple[str, ...]
 
 
 @dataclass
@@ -101,15 +116,17 @@ _passed: Counter[str] = Counter()
 
 
 def kill_point(stage: str) -> None:
-    """Crash tests: SIGKILL this process at `stage` when POLICY_RAG_TEST_KILL_AT names it (`stage:3`: 3rd time)."""
+    """Crash tests: signal this process at `stage` when POLICY_RAG_TEST_KILL_AT names it: `stage` or `stage:3`
+    (the 3rd time) sends SIGKILL, `stage:3:TERM` or `stage:1:INT` that signal instead."""
     wanted = os.environ.get(KILL_ENV)
     if not wanted:
         return
-    name, _, nth = wanted.partition(":")
+    name, _, rest = wanted.partition(":")
+    nth, _, signame = rest.partition(":")
     if name == stage:
         _passed[stage] += 1
-        if _passed[stage] >= int(nth or 1):
-            os.kill(os.getpid(), signal.SIGKILL)
+        if _passed[stage] == int(nth or 1):
+            os.kill(os.getpid(), getattr(signal, "SIG" + (signame or "KILL")))
 
 
 def vector_id(clause_id: str, vector: np.ndarray) -> str:
@@ -294,6 +311,8 @@ class ClauseIndex:
         if stored is None or (stored.format, *stored.identity()) != (FORMAT_VERSION, *fresh.identity()):
             cls._create(data_dir, fresh, chroma_url)
         index = cls.inspect(data_dir, chroma_url)
+        with index._db:  # an index written by an older release lacks the table of written documents
+            index._db.execute(_SCHEMA[-1])
         index.repair()
         return index
 
@@ -340,6 +359,9 @@ class ClauseIndex:
             self.collection.delete(ids=orphans[i : i + 1000])
         if orphans:
             done.append(f"deleted {len(orphans)} orphan vectors")
+        restored = self._restore_written_vectors() if self.interrupted() else 0
+        if restored:
+            done.append(f"wrote {restored} vectors again that Chroma had lost")
         if self.bm25_ids_on_disk() != self.all_clause_ids():
             self.rebuild_bm25()
             done.append("rebuilt BM25")
@@ -347,6 +369,44 @@ class ClauseIndex:
             self.save()
             done.append("rewrote manifest.json")
         return done
+
+    def _restore_written_vectors(self) -> int:
+        """The vectors of the documents an interrupted ingest committed (newest first, up to RECHECK_MAX) that
+        Chroma lacks or whose search does not find them are written again, from Chroma's record of them or
+        from the vector cache. Chroma persists its search index in batches, so a process killed right after
+        a commit may leave a stored vector its search misses."""
+        rows = self._db.execute(
+            "SELECT c.vec_id, c.data FROM written w JOIN clauses c ON c.doc_id = w.doc_id ORDER BY w.seq DESC, c.ord"
+            " LIMIT ?", (RECHECK_MAX,)).fetchall()
+        rows = list({v: (v, data) for v, data in rows}.values())
+        if not rows:
+            return 0
+        stored = self.collection.get(ids=[v for v, _ in rows], include=["embeddings", "metadatas"])
+        vectors = dict(zip(stored["ids"], stored["embeddings"], strict=True))
+        n = min(ORPHAN_MARGIN, self.collection.count())
+        lost = []
+        for start in range(0, len(stored["ids"]), 100):
+            ids = stored["ids"][start : start + 100]
+            found = self.collection.query(query_embeddings=[vectors[v] for v in ids], n_results=n, include=[])["ids"]
+            lost += [v for v, near in zip(ids, found, strict=True) if v not in near]
+        missing = [(v, data) for v, data in rows if v not in vectors]
+        vectors.update(self._cached_vectors(missing))
+        again = [v for v in (*lost, *(v for v, _ in missing)) if v in vectors]
+        if lost:
+            self.collection.delete(ids=lost)
+        for start in range(0, len(again), 1000):
+            part = again[start : start + 1000]
+            refs = self.vector_refs_of(part)
+            self.collection.add(ids=part, embeddings=np.asarray([vectors[v] for v in part], dtype=np.float32),
+                                metadatas=[{"doc_id": refs[v][1], "label": refs[v][2], "clause_id": refs[v][0]}
+                                           for v in part])
+        return len(again)
+
+    def vector_refs_of(self, vec_ids: Sequence[str]) -> dict[str, tuple[str, str, str]]:
+        """vec_id → (clause_id, doc_id, label) of committed clauses."""
+        marks = ",".join("?" * len(vec_ids))
+        rows = self._db.execute(f"SELECT vec_id, data FROM clauses WHERE vec_id IN ({marks})", list(vec_ids))
+        return {v: (c.clause_id, c.doc_id, c.label) for v, c in ((v, _row_to_clause(d)) for v, d in rows)}
 
     # ---- Chroma ---------------------------------------------------------------------------
     @property
@@ -399,8 +459,10 @@ class ClauseIndex:
             self._dirty = True
 
     def replace_document(self, doc_id: str, clauses: Sequence[Clause], vectors: np.ndarray,
-                         tokens: Sequence[list[str]], entry: dict[str, Any]) -> None:
-        """Swap a document's clauses for new ones (already fully parsed and embedded) in one commit."""
+                         tokens: Sequence[list[str]], entry: dict[str, Any],
+                         completes: FileDone | None = None) -> None:
+        """Swap a document's clauses for new ones (already fully parsed and embedded) in one commit; when it is
+        the last of its file to be written, `completes` marks the whole file done in that same commit."""
         self._mark_dirty()
         self._forget_committed()
         old = set(self._vector_ids(doc_id))
@@ -422,11 +484,44 @@ class ClauseIndex:
             self._db.executemany("INSERT INTO clauses VALUES (?, ?, ?, ?, ?, ?)", rows)
             self._db.execute("INSERT OR REPLACE INTO documents VALUES (?, ?)",
                              (doc_id, json.dumps(entry, ensure_ascii=False)))
+            self._db.execute("INSERT INTO written (doc_id) VALUES (?)", (doc_id,))
+            if completes is not None:
+                self._mark_file_done(completes)
         self.manifest.documents[doc_id] = entry
+        if completes is not None:
+            self._apply_file_done(completes)
         self._forget_committed()
         kill_point("document-committed")
         # 3. the old vectors are unreferenced now
         self._delete_vectors(sorted(old - set(vec_ids)))
+
+    def complete_file(self, done: FileDone) -> None:
+        """Mark a file whose documents are all committed already (none of them changed) as done."""
+        self._mark_dirty()
+        with self._db:
+            self._mark_file_done(done)
+        self._apply_file_done(done)
+        kill_point("file-completed")
+
+    def _mark_file_done(self, done: FileDone) -> None:
+        """Inside a transaction: the file's hash and document count go into each of its documents' entries.
+
+        A file's hash in an entry is what makes the next ingest skip the file, so it is written for all of the
+        file's documents at once, and only when the last of them is committed: a collection stopped half-way
+        keeps entries without it (see `FILE_PENDING`) and is read again."""
+        for doc_id in done.doc_ids:
+            entry = self._entry_for(doc_id) | {"file_hash": done.digest, "file_docs": len(done.doc_ids)}
+            self._db.execute("UPDATE documents SET entry = ? WHERE doc_id = ?",
+                             (json.dumps(entry, ensure_ascii=False), doc_id))
+
+    def _entry_for(self, doc_id: str) -> dict[str, Any]:
+        row = self._db.execute("SELECT entry FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
+        return json.loads(row[0]) if row else {}
+
+    def _apply_file_done(self, done: FileDone) -> None:
+        for doc_id in done.doc_ids:
+            if doc_id in self.manifest.documents:
+                self.manifest.documents[doc_id].update(file_hash=done.digest, file_docs=len(done.doc_ids))
 
     def remove_document(self, doc_id: str) -> None:
         self._mark_dirty()
@@ -478,6 +573,7 @@ class ClauseIndex:
                 [(json.dumps(e, ensure_ascii=False), d) for d, e in self.manifest.documents.items()],
             )
             self._db.execute("DELETE FROM meta WHERE key = 'dirty'")
+            self._db.execute("DELETE FROM written")
         self._dirty = False
         kill_point("manifest-writing")
         self._committed().write(self.data_dir)
