@@ -82,6 +82,7 @@ class _Pending:
     clauses: list[Clause]
     tokens: list[list[str]]
     vectors: VectorRequest
+    file: Path
 
 
 @dataclass
@@ -243,6 +244,7 @@ class Ingester:
         files = list(iter_files([Path(p) for p in paths]))
         max_bytes = int(self.settings.max_file_mb * 1024 * 1024)
         progress = _Progress(self.progress, [f for f, _ in files])
+        folders = {Path(p) for p in paths if Path(p).is_dir()}
         pending: deque[_Pending] = deque()
         for file, root in files:
             self._stop.check()
@@ -253,6 +255,8 @@ class Ingester:
                                                    error=f"unsupported file type {file.suffix or '(none)'}"))
             else:
                 try:
+                    if root in folders:
+                        _refuse_links_outside(file, root, source)
                     docs = self._changed_documents(index, file, root, max_bytes, seen, report)
                 except DocumentReadError as err:
                     report.documents.append(FileResult(source, None, None, "failed", error=str(err)))
@@ -260,7 +264,7 @@ class Ingester:
                     seen.update(d for d, e in index.manifest.documents.items() if e.get("file") == source)
             progress.read(file, sum(len(d.text) for d in docs))
             for doc in docs:
-                pending.append(self._start_document(doc, vectors, report))
+                pending.append(self._start_document(doc, file, vectors, report))
                 self._write_ready(index, pending, report, progress)
         self._write_ready(index, pending, report, progress, drain=True)
         return seen
@@ -292,20 +296,20 @@ class Ingester:
                 changed.append(doc)
         done = FileDone(source, digest, tuple(dict.fromkeys(d.doc_id for d in docs)))
         if changed:
-            self._open_files[source] = _OpenFile(done, len(changed))
+            self._open_files[str(file)] = _OpenFile(done, len(changed))
         else:
             with self._stop.writing():
                 index.complete_file(done)
         return changed
 
-    def _start_document(self, doc: Document, vectors: PassageVectors, report: IngestReport) -> _Pending:
+    def _start_document(self, doc: Document, file: Path, vectors: PassageVectors, report: IngestReport) -> _Pending:
         """Parse `doc`, send its texts to be embedded, and tokenise it while they are."""
         clauses = split_clauses(doc)  # parse fully before anything old is replaced
         request = vectors.request([embed_text(c, self.settings.embed_chars) for c in clauses])
         t = time.perf_counter()
         tokens = [tokenize(c.index_text()) for c in clauses]  # BM25 sees the full text
         report.bm25_seconds += time.perf_counter() - t
-        return _Pending(doc, clauses, tokens, request)
+        return _Pending(doc, clauses, tokens, request, file)
 
     def _write_ready(self, index: ClauseIndex, pending: deque[_Pending], report: IngestReport,
                      progress: _Progress, drain: bool = False) -> None:
@@ -327,17 +331,17 @@ class Ingester:
             "title": doc.title, "clauses": len(job.clauses), "meta": doc.meta,
         }
         with self._stop.writing():
-            index.replace_document(doc.doc_id, job.clauses, vectors, job.tokens, entry, self._last_of_file(doc.source))
+            index.replace_document(doc.doc_id, job.clauses, vectors, job.tokens, entry, self._last_of_file(job.file))
             self._stop.committed += 1
         report.documents.append(FileResult(doc.source, doc.doc_id, doc.title, status, len(job.clauses)))
 
-    def _last_of_file(self, source: str) -> FileDone | None:
-        """Count one more document of `source` written; its FileDone when that was the last one."""
-        open_file = self._open_files[source]
+    def _last_of_file(self, file: Path) -> FileDone | None:
+        """Count one more document of `file` written; its FileDone when that was the last one."""
+        open_file = self._open_files[str(file)]
         open_file.remaining -= 1
         if open_file.remaining:
             return None
-        del self._open_files[source]
+        del self._open_files[str(file)]
         return open_file.done
 
     def _remove_missing(self, index: ClauseIndex, paths: Sequence[Path], seen: set[str],
@@ -354,16 +358,29 @@ class Ingester:
                 report.documents.append(FileResult(file, doc_id, entry.get("title"), "removed"))
 
 
+def _refuse_links_outside(file: Path, root: Path, source: str) -> None:
+    """A file of a corpus folder that is a link to somewhere outside the folder (/etc/passwd, a home folder)
+    is not read: its text would be shown to every user of the chat."""
+    try:
+        real, inside = file.resolve(strict=True), root.resolve()
+    except (OSError, RuntimeError):
+        return  # a loop or a dangling link: reading it fails with its own message
+    if not real.is_relative_to(inside):
+        raise DocumentReadError(f"{source}: a link to {real}, outside the corpus folder {root}; not indexed "
+                                "(copy the file into the folder to index it)")
+
+
 def _is_under(file: str, root: str) -> bool:
     return root in ("", ".") or file == root or file.startswith(root.rstrip("/") + "/")
 
 
 def _display_path(path: Path) -> str:
-    """The path as shown to users and stored as `source`: relative to the working dir when inside it."""
-    try:
-        resolved = path.resolve()
-    except RuntimeError:  # a symlink loop: show the link itself
+    """The path as shown to users and stored as `source`: relative to the working dir when inside it. A
+    linked file is shown as the link (its own name, not its target's), as are a loop and a dangling link."""
+    if path.is_symlink() and not path.is_dir():
         resolved = path.parent.resolve() / path.name
+    else:
+        resolved = path.resolve()
     try:
         return resolved.relative_to(Path.cwd().resolve()).as_posix()
     except ValueError:

@@ -23,6 +23,9 @@ SUPPORTED_SUFFIXES = (".txt", ".md", ".pdf", ".html", ".htm", ".docx", ".jsonl")
 SIDECAR_SUFFIX = ".meta.json"  # x.pdf.meta.json: {"title", "issuer", "date", "doc_number", …}
 JSONL_META_FIELDS = ("doc_number", "issuer", "year", "date", "url", "doc_type", "version_date")
 _MB = 1024 * 1024
+MAX_HTML_MB = 20       # a policy page is well under 1 MB; parsing takes about a second per MB
+MAX_UNZIPPED_MB = 200  # what a .docx may unpack to (its XML parts)
+MAX_ZIP_RATIO = 100    # unpacked : packed, per entry over 1 MB (Word's XML packs about 5-10 : 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +55,7 @@ def load_documents(path: Path, root: Path | None = None, max_bytes: int | None =
         raise DocumentReadError(f"{name}: empty file (0 bytes)")
     if suffix == ".jsonl":
         return load_jsonl(data, name)
-    parsed = _PARSERS[suffix](data, name)
+    parsed = _parse(suffix, data, name)
     sidecar = _read_sidecar(path, name)
     return [
         Document(
@@ -65,6 +68,20 @@ def load_documents(path: Path, root: Path | None = None, max_bytes: int | None =
             meta={**parsed.meta, **sidecar},
         )
     ]
+
+
+def _parse(suffix: str, data: bytes, name: str) -> Parsed:
+    """The format's parser; whatever a hostile or broken file makes a parser raise becomes one error naming it."""
+    from rag.errors import IngestInterrupted
+
+    try:
+        return _PARSERS[suffix](data, name)
+    except (DocumentReadError, IngestInterrupted):
+        raise
+    except RecursionError as error:
+        raise DocumentReadError(f"{name}: nested too deeply to read") from error
+    except Exception as error:  # noqa: BLE001 - a third-party parser's failure on one file must not end the ingest
+        raise DocumentReadError(f"{name}: not a readable {suffix} file ({type(error).__name__}: {error})") from error
 
 
 def _read_bytes(path: Path, name: str, max_bytes: int | None) -> bytes:
@@ -87,6 +104,8 @@ def _read_sidecar(path: Path, name: str) -> dict[str, str]:
         return {}
     try:
         values = json.loads(sidecar.read_text(encoding="utf-8-sig"))
+    except RecursionError as error:
+        raise DocumentReadError(f"{name}{SIDECAR_SUFFIX}: JSON nested too deeply") from error
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise DocumentReadError(f"{name}{SIDECAR_SUFFIX}: not readable JSON ({error})") from error
     if not isinstance(values, dict):
@@ -258,6 +277,9 @@ def load_html(data: bytes, name: str) -> Parsed:
     """An .html page: the main content container only, block elements as lines."""
     from bs4 import BeautifulSoup
 
+    if len(data) > MAX_HTML_MB * _MB:
+        raise DocumentReadError(f"{name}: an HTML page of {_megabytes(len(data))} MB; at most {MAX_HTML_MB} MB is read "
+                                "(a policy page has well under 1 MB)")
     soup = BeautifulSoup(decode_text(data, name), "html.parser")
     candidates = _html_title_candidates(soup)
     for tag in soup(_DROP_TAGS):
@@ -274,51 +296,86 @@ def _html_title_candidates(soup: Any) -> list[str]:
     return [meta.get("content", "") if meta else "", *h1s, page_title]
 
 
-def _cjk_count(element: Any) -> int:
-    return len(_CJK.findall(element.get_text()))
+def _cjk_counts(root: Any) -> dict[int, int]:
+    """CJK characters under every element of `root` (by id), in one pass over the tree: counting each element
+    with get_text() is quadratic in the nesting depth (a page nested 10,000 deep took a minute)."""
+    from bs4 import NavigableString, Tag
+
+    counts: dict[int, int] = {}
+    stack: list[tuple[Any, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        if done:
+            counts[id(node)] = sum(counts.get(id(c), 0) if isinstance(c, Tag) else
+                                   len(_CJK.findall(c)) if isinstance(c, NavigableString) else 0
+                                   for c in node.contents)
+        elif isinstance(node, Tag):
+            stack.append((node, True))
+            stack.extend((child, False) for child in node.contents if isinstance(child, Tag))
+    return counts
 
 
 def _main_content(soup: Any) -> Any:
     """The content container: a named one (<article>, #content, .TRS_Editor…) or the CJK-dense descendant."""
     body = soup.body or soup
-    total = _cjk_count(body)
+    counts = _cjk_counts(body)
+    total = counts[id(body)]
     named = [
         element for element in body.find_all(True)
         if element.name in ("article", "main")
         or _CONTENT_HINT.search(" ".join([element.get("id") or "", *element.get("class", [])]))
     ]
-    best = max(named, key=_cjk_count, default=None)
-    if best is not None and total and _cjk_count(best) >= 0.5 * total:
+    best = max(named, key=lambda e: counts[id(e)], default=None)
+    if best is not None and total and counts[id(best)] >= 0.5 * total:
         return best
-    return _descend(body)
+    return _descend(body, counts)
 
 
-def _descend(element: Any, share: float = 0.85) -> Any:
+def _descend(element: Any, counts: dict[int, int], share: float = 0.85) -> Any:
     """Walk down while a single child holds nearly all of the CJK text."""
     while True:
-        total = _cjk_count(element)
-        child = max(element.find_all(True, recursive=False), key=_cjk_count, default=None)
-        if child is None or not total or _cjk_count(child) < share * total:
+        total = counts[id(element)]
+        child = max(element.find_all(True, recursive=False), key=lambda e: counts[id(e)], default=None)
+        if child is None or not total or counts[id(child)] < share * total:
             return element
         element = child
 
 
 def _block_text(root: Any) -> str:
-    """Text with a line per block element and per table row (`cell | cell`); source line breaks are spaces."""
-    from bs4 import NavigableString
+    """Text with a line per block element and per table row (`cell | cell`); source line breaks are spaces.
 
-    for string in root.find_all(string=True):
-        if type(string) is NavigableString and string.find_parent("pre") is None:  # not comments
-            string.replace_with(_WHITESPACE.sub(" ", string))
-    for br in root.find_all("br"):
-        br.replace_with("\n")
-    for row in root.find_all("tr"):
-        cells = [cell.get_text(" ", strip=True) for cell in row.find_all(["td", "th"])]
-        row.replace_with("\n" + " | ".join(cell for cell in cells if cell) + "\n")
-    for block in root.find_all(_BLOCK_TAGS):
-        block.insert_before("\n")
-        block.insert_after("\n")
-    return root.get_text()
+    One walk over the tree, rewriting nothing: bs4's replace_with looks the node up among its siblings, so
+    rewriting each string made a flat page of many paragraphs quadratic."""
+    from bs4 import CData, NavigableString, Tag
+
+    out: list[str] = []
+    stack: list[tuple[Any, bool]] = [(child, False) for child in reversed(root.contents)]
+    while stack:
+        node, in_pre = stack.pop()
+        if isinstance(node, NavigableString):
+            if type(node) is NavigableString:  # not comments, doctypes or processing instructions
+                out.append(node if in_pre else _WHITESPACE.sub(" ", node))
+            elif type(node) is CData:
+                out.append(node)
+            continue
+        if isinstance(node, str):  # a block's closing line break
+            out.append(node)
+            continue
+        if not isinstance(node, Tag):
+            continue
+        if node.name == "br":
+            out.append("\n")
+        elif node.name == "tr":
+            cells = [_WHITESPACE.sub(" ", cell.get_text(" ", strip=True)) for cell in node.find_all(["td", "th"])]
+            out.append("\n" + " | ".join(cell for cell in cells if cell) + "\n")
+        else:
+            block = node.name in _BLOCK_TAGS
+            if block:
+                out.append("\n")
+                stack.append(("\n", True))  # the line break after the block, once its children are out
+            in_pre = in_pre or node.name == "pre"
+            stack.extend((child, in_pre) for child in reversed(node.contents))
+    return "".join(out)
 
 
 # ---------------------------------------------------------------- DOCX
@@ -344,10 +401,36 @@ def _open_docx(data: bytes, name: str) -> Any:
     from docx.opc.exceptions import PackageNotFoundError
     from lxml.etree import XMLSyntaxError
 
+    _check_zip(data, name)
     try:
         return docx.Document(io.BytesIO(data))
     except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError, XMLSyntaxError) as error:
         raise DocumentReadError(f"{name}: not a readable .docx ({error or type(error).__name__})") from error
+
+
+def _check_zip(data: bytes, name: str) -> None:
+    """Refuse a .docx that could not be unpacked safely: encrypted or oddly compressed entries, or one that would
+    unpack to far more than its size (a zip bomb). Reading stops at each entry's declared size, so checking the
+    declared sizes bounds the memory."""
+    import zipfile
+
+    try:
+        entries = zipfile.ZipFile(io.BytesIO(data)).infolist()
+    except zipfile.BadZipFile:
+        return  # python-docx names it as not a .docx
+    total = 0
+    for entry in entries:
+        if entry.flag_bits & 0x1:
+            raise DocumentReadError(f"{name}: encrypted .docx ({entry.filename}); save it again without a password")
+        if entry.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise DocumentReadError(f"{name}: {entry.filename} uses a compression method Word does not write "
+                                    f"(method {entry.compress_type})")
+        if entry.file_size > _MB and entry.file_size > MAX_ZIP_RATIO * max(entry.compress_size, 1):
+            raise DocumentReadError(f"{name}: {entry.filename} would unpack {entry.compress_size} bytes to "
+                                    f"{_megabytes(entry.file_size)} MB (a zip bomb?); not read")
+        total += entry.file_size
+    if total > MAX_UNZIPPED_MB * _MB:
+        raise DocumentReadError(f"{name}: unpacks to {_megabytes(total)} MB, over the {MAX_UNZIPPED_MB} MB a .docx may have")
 
 
 def _table_lines(table: Any) -> list[str]:
@@ -369,9 +452,15 @@ def _table_lines(table: Any) -> list[str]:
 def load_jsonl(data: bytes, name: str) -> list[Document]:
     """A .jsonl collection: one document per line with `id`, `title`, `text` (markdown) and optional metadata."""
     documents = []
+    lines: dict[str, int] = {}  # doc_id → the line that holds it
     for number, raw in enumerate(data.splitlines(), 1):
         if raw.strip():
-            documents.append(_jsonl_document(raw, name, number))
+            document = _jsonl_document(raw, name, number)
+            if document.doc_id in lines:
+                raise DocumentReadError(f"{name}: lines {lines[document.doc_id]} and {number} have the same id "
+                                        f"{document.doc_id.split('#', 1)[1]!r}; give each document its own id")
+            lines[document.doc_id] = number
+            documents.append(document)
     if not documents:
         raise DocumentReadError(f"{name}: empty file")
     return documents
@@ -382,6 +471,8 @@ def _jsonl_document(raw: bytes, name: str, number: int) -> Document:
         record = json.loads(raw.removeprefix(codecs.BOM_UTF8).decode("utf-8"))
     except UnicodeDecodeError as error:
         raise DocumentReadError(f"{name}: line {number}: not UTF-8 (byte {error.start})") from error
+    except RecursionError as error:
+        raise DocumentReadError(f"{name}: line {number}: JSON nested too deeply") from error
     except json.JSONDecodeError as error:
         raise DocumentReadError(f"{name}: line {number}: invalid JSON ({error.msg}, column {error.colno})") from error
     if not isinstance(record, dict) or not isinstance(record.get("text"), str):

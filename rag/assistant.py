@@ -61,12 +61,13 @@ class Assistant:
 
     @cached_property
     def retriever(self) -> Retriever:
-        from rag.rerank import CrossEncoderReranker, LexicalReranker
+        from rag.rerank import CrossEncoderReranker, LexicalReranker, YearReranker
 
         s = self.settings
         rerankers = [LexicalReranker()] if s.lexical_rerank else []
         if s.reranker:
             rerankers.append(CrossEncoderReranker(s.reranker))
+        rerankers.append(YearReranker())
         return Retriever(self.index, self.embedder, fusion=s.fusion, dense_weight=s.dense_weight,
                          bm25_weight=s.bm25_weight, rerankers=rerankers)
 
@@ -90,7 +91,13 @@ class Assistant:
             return []
         return [c for c in doc_clauses if len(c.path) == depth and c.path[: depth - 1] == clause.path[:-1]]
 
+    def refresh(self) -> None:
+        """See documents another process committed since the last question (an ingest while the app runs)."""
+        if self.index.refresh():
+            self.__dict__.pop("_document_places", None)
+
     def search(self, question: str, k: int = 10, doc: str | Sequence[str] | None = None) -> list[Hit]:
+        self.refresh()
         asks = intent(question)
         if not doc and not asks["compare"]:
             doc = self.documents_of_place(question)

@@ -252,6 +252,8 @@ class ClauseIndex:
         self._hold = False  # hold_in_memory() sets it
         self._prefetched: dict[str, Any] | None = None  # vectors read ahead by warm_up()
         self._vectors_lock = threading.Lock()
+        self._seen_version = self._data_version()
+        self._bm25_stamp: tuple[int, int] | None = None  # the BM25 folder loaded (inode, mtime of ids.json)
 
     # ---- opening -------------------------------------------------------------------------
     @classmethod
@@ -710,6 +712,19 @@ class ClauseIndex:
         """Changes whenever another connection (any process) has committed to clauses.sqlite since the last read."""
         return self._db.execute("PRAGMA data_version").fetchone()[0]
 
+    def refresh(self) -> bool:
+        """Take in what another process committed since this index last looked (an ingest from the command
+        line while the chat server runs): the document list now, BM25 once that ingest has written its new
+        BM25 folder. True when something was committed meanwhile."""
+        version = self._data_version()
+        if version == self._seen_version:
+            return False
+        self._seen_version = version
+        self.manifest = _stored_manifest(self._db) or self.manifest
+        if self._bm25 is not None and self._bm25_stamp != _stamp(self.data_dir / "bm25" / "ids.json"):
+            self._bm25 = None
+        return True
+
     def find_documents(self, query: str) -> list[str]:
         """Doc ids whose id equals `query` or whose title/id contains it."""
         docs = self.manifest.documents
@@ -877,6 +892,7 @@ class ClauseIndex:
         """The BM25 folder when it matches clauses.sqlite, else BM25 built in memory from the stored tokens."""
         if self._bm25 is not None:
             return
+        self._bm25_stamp = _stamp(self.data_dir / "bm25" / "ids.json")
         rows = self._db.execute("SELECT clause_id, doc_id FROM clauses ORDER BY doc_id, ord").fetchall()
         ids = [cid for cid, _ in rows]
         bm25 = None
@@ -941,6 +957,15 @@ class ExactVectors:
             sims = np.where(np.isin(self.doc_of, allowed), sims, -np.inf)
         top = _best(sims, k)  # as Python numbers at once: indexing numpy one element at a time costs ≈ 1 µs each
         return [(self.clause_ids[i], s) for i, s in zip(top.tolist(), sims[top].tolist()) if s > -np.inf]
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    """Which file is at `path` now (a swapped-in folder's file has another inode or time)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns
 
 
 def _best(scores: np.ndarray, k: int) -> np.ndarray:

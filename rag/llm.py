@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from html import escape
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -24,12 +25,14 @@ MAX_SOURCES = 6
 
 
 def source_blocks(hits: Sequence[Hit]) -> str:
-    """Numbered, delimited source blocks; a closing tag inside a document cannot end its block."""
+    """Numbered, delimited source blocks. Every field that comes from a document (title, label, text) is
+    escaped as in HTML (< > & " as entities), so nothing a document holds can open or close a tag and
+    leave its block: `</source>`, `< /source>` and `&lt;/source&gt;` all stay text."""
     blocks = []
     for n, hit in enumerate(hits, 1):
         c = hit.clause
-        text = re.sub(r"</?\s*sources?\b", "＜source", c.text, flags=re.I)
-        blocks.append(render("source_block.zh.txt", n=n, title=c.title, label=c.label or "导语", text=text))
+        blocks.append(render("source_block.zh.txt", n=n, title=escape(c.title), label=escape(c.label or "导语"),
+                             text=escape(c.text)))
     return "\n".join(blocks)
 
 

@@ -66,6 +66,39 @@ class LexicalReranker:
         return rescored + tail
 
 
+YEAR = re.compile(r"(?<![\d.])((?:19|20)\d{2})(?:\s*[—–\-－~～至到]\s*((?:19|20)\d{2}))?(?![\d.万亿千百%％])")
+
+
+def years_in(text: str) -> set[int]:
+    """The years a text names, a range (2024—2026年) standing for every year in it; 二〇二五年 counts too."""
+    from rag.citations import arabic_numerals
+
+    years: set[int] = set()
+    for m in YEAR.finditer(arabic_numerals(text)):
+        first, last = int(m.group(1)), int(m.group(2) or m.group(1))
+        years.update(range(first, last + 1) if 0 <= last - first <= 20 else (first, last))
+    return years
+
+
+class YearReranker:
+    """A question that names a year prefers documents of that year: when some candidates' titles name it,
+    the candidates whose titles name only other years move below all the rest (order kept otherwise).
+    Yearly documents (the 政府工作报告 of 2009 and of 2025) share nearly every word, so without this a
+    question about 2025 can be answered from 2009."""
+
+    depth = 20
+
+    def rerank(self, question: str, hits: Sequence[Hit]) -> list[Hit]:
+        asked = years_in(question)
+        if not asked:
+            return list(hits)
+        titled = [years_in(h.clause.title) for h in hits]
+        if not any(t & asked for t in titled):
+            return list(hits)
+        other = [bool(t) and not t & asked for t in titled]
+        return [h for h, o in zip(hits, other, strict=True) if not o] + [h for h, o in zip(hits, other, strict=True) if o]
+
+
 class CrossEncoderReranker:
     """Re-scores the fused candidates with a cross-encoder; off unless a model is configured."""
 

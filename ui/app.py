@@ -116,6 +116,7 @@ class AppState:
 
     def documents(self) -> dict[str, dict]:
         try:
+            self.assistant.refresh()
             return self.assistant.index.manifest.documents
         except PolicyRagError:
             return {}

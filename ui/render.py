@@ -289,21 +289,30 @@ def memo_docx(turns: Sequence[Turn], now: datetime | None = None) -> bytes:
     doc.add_paragraph(f"生成时间：{now:%Y年%m月%d日 %H:%M}").alignment = WD_ALIGN_PARAGRAPH.RIGHT
     for i, turn in enumerate(_answered(turns), 1):
         answer = turn.answer
-        doc.add_paragraph(f"{_cn(i)}、问题：{turn.question}", style="Heading 1")
-        doc.add_paragraph("回答：" + answer.text)
+        doc.add_paragraph(_xml_safe(f"{_cn(i)}、问题：{turn.question}"), style="Heading 1")
+        doc.add_paragraph(_xml_safe("回答：" + answer.text))
         for u in answer.unsupported:
-            doc.add_paragraph(f"⚠ 未通过引用核对：{u.sentence}（{reason_zh(u.reason)}）")
+            doc.add_paragraph(_xml_safe(f"⚠ 未通过引用核对：{u.sentence}（{reason_zh(u.reason)}）"))
         if answer.citations:
             doc.add_paragraph("引用：", style="Heading 2")
         for c in answer.citations:
             head = doc.add_paragraph()
-            head.add_run(f"[{c.n}] {c}{_page(c.clause)}").bold = True
-            body = doc.add_paragraph(c.clause.text)
+            head.add_run(_xml_safe(f"[{c.n}] {c}{_page(c.clause)}")).bold = True
+            body = doc.add_paragraph(_xml_safe(c.clause.text))
             body.paragraph_format.left_indent = Pt(28)
-            doc.add_paragraph(f"引文：{c.memo}").paragraph_format.left_indent = Pt(28)
+            doc.add_paragraph(_xml_safe(f"引文：{c.memo}")).paragraph_format.left_indent = Pt(28)
     buffer = io.BytesIO()
     doc.save(buffer)
     return buffer.getvalue()
+
+
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _xml_safe(text: str) -> str:
+    """`text` without the control characters (and other code points) that a Word file cannot hold: a model
+    reply or a clause carrying one would otherwise make the whole memo export fail."""
+    return _NOT_XML.sub("", text)
 
 
 def _set_font(style, name: str, size: int) -> None:

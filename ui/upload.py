@@ -130,4 +130,7 @@ def ingest_uploads(settings: Settings, files: Sequence[Path | str], embedder=Non
         report = ingest(settings, [uploads_dir(settings)], embedder=embedder, progress=progress)
         names = {p.name for p in stored}
         rows += [r for r in report.documents if Path(r.path).name in names]
+        for row in rows:  # a file that failed is not kept: it would fail again in every later upload's ingest
+            if row.status == "failed" and Path(row.path).name in names:
+                (uploads_dir(settings) / Path(row.path).name).unlink(missing_ok=True)
     return rows
