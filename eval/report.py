@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from eval.metrics import LOWER_IS_BETTER, expected_labels
-
-if TYPE_CHECKING:
-    from eval.harness import Run, Summary
+from eval.runs import Run, Summary
 
 COLUMNS = {
     "hit_at_1": "hit@1", "hit_at_5": "hit@5", "hit_at_10": "hit@10", "mrr": "MRR",

@@ -18,13 +18,14 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from ingest.clauses import PARSER_VERSION, split_clauses
+from ingest.clauses import split_clauses
 from ingest.embedding import PassageVectors, VectorRequest
 from ingest.loaders import SUPPORTED_SUFFIXES, is_sidecar, load_documents
 from rag.config import Settings
 from rag.embedders import Embedder, settings_embedder
 from rag.errors import DocumentReadError, IndexLockedError, IngestInterrupted, PolicyRagError
-from rag.index import FILE_PENDING, VECTOR_CACHE, ClauseIndex, FileDone, VectorCache, embed_text, file_hash
+from rag.index import (FILE_PENDING, PARSER_VERSION, VECTOR_CACHE, ClauseIndex, FileDone, VectorCache, embed_text,
+                       file_hash)
 from rag.records import Clause, Document
 from rag.tokens import tokenize
 

@@ -15,11 +15,8 @@ import re
 from dataclasses import dataclass
 
 from rag.records import Clause, Document
-from rag.tokens import VERSION as TOKENS_VERSION
 
-# what the index was built with: clause parser 1, BM25 tokens TOKENS_VERSION, embedded text 2 (short title
-# and heading, rag.index.embed_text). A change of any re-ingests; the vector cache keeps unchanged texts.
-PARSER_VERSION = f"1+t{TOKENS_VERSION}+e2"
+# A change to what this parser writes must bump rag.index.PARSER_VERSION, so that indexes are rebuilt.
 
 _CN = "一二三四五六七八九十"
 _CN_LAW = _CN + "百千零〇两"

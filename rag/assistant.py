@@ -40,7 +40,7 @@ class Assistant:
 
     @cached_property
     def index(self) -> ClauseIndex:
-        from ingest.clauses import PARSER_VERSION
+        from rag.index import PARSER_VERSION
 
         return ClauseIndex.open(
             self.settings.data_dir, embedder=self.embedder.name, parser_version=PARSER_VERSION,

@@ -12,7 +12,6 @@ from rag.config import Settings, load_settings
 from rag.errors import PolicyRagError
 
 DATA_DIR_HELP = "Index folder (default .policy-rag/, env POLICY_RAG_DATA_DIR)."
-STATUS_MARK = {"added": "＋", "updated": "↻", "unchanged": "＝", "removed": "－", "failed": "✗", "skipped": "·"}
 
 
 def data_dir_option(f):
@@ -32,7 +31,7 @@ def settings_from(**overrides) -> Settings:
         raise click.UsageError(f"invalid setting: {err}") from None
 
 
-def _print_json(obj) -> None:
+def print_json(obj) -> None:
     click.echo(json.dumps(obj, ensure_ascii=False))
 
 
@@ -40,57 +39,6 @@ def _print_json(obj) -> None:
 @click.version_option(package_name="policy-rag")
 def main() -> None:
     """policy-rag: answers questions about Chinese policy documents, citing the exact clause."""
-
-
-@main.command()
-@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
-@data_dir_option
-@chroma_url_option
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of lines.")
-def ingest(paths: tuple[Path, ...], data_dir: Path | None, chroma_url: str | None, as_json: bool) -> None:
-    """Index PATHS (files or folders; default corpus/) into clause chunks.
-
-    Exit 0 when every file is fine, 2 when some failed (the good ones are still indexed), 1 on a fatal error.
-    """
-    from ingest.build import ingest as run_ingest
-
-    settings = settings_from(data_dir=data_dir, chroma_url=chroma_url)
-    bar = None
-    if not as_json and sys.stderr.isatty():
-        from tqdm import tqdm
-
-        # characters of document text (a single big JSONL is one file): the ETA follows the embedding
-        bar = tqdm(total=0, unit="字", unit_scale=True, file=sys.stderr, desc="ingest")
-
-    def progress(done: int, total: int) -> None:
-        if bar is not None:
-            bar.total = total
-            bar.update(done - bar.n)
-
-    from rag.errors import IngestInterrupted
-
-    try:
-        report = run_ingest(settings, list(paths) or None, progress=progress)
-    except IngestInterrupted as err:
-        click.echo(f"Error: {err}", err=True)
-        sys.exit(err.exit_code)
-    except PolicyRagError as err:
-        raise click.ClickException(str(err)) from None
-    finally:
-        if bar is not None:
-            bar.close()
-    if as_json:
-        _print_json(report.to_dict())
-    else:
-        for r in report.documents:
-            if r.status == "unchanged" and len(report.documents) > 50:
-                continue
-            detail = r.error or f"{r.clauses} clauses"
-            click.echo(f"{STATUS_MARK[r.status]} {r.status:9} {r.doc_id or r.path}  {detail}")
-        counts = {s: sum(1 for r in report.documents if r.status == s) for s in STATUS_MARK}
-        summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
-        click.echo(f"{report.clauses_total} clauses indexed in {report.seconds:.1f}s ({summary}) → {settings.data_dir}")
-    sys.exit(2 if report.failed else 0)
 
 
 @main.command()
@@ -106,7 +54,7 @@ def clauses(data_dir: Path | None, doc: str | None, as_json: bool) -> None:
         doc_ids = assistant.retriever.resolve_docs(doc)
         for clause in assistant.index.clauses(doc_ids):
             if as_json:
-                _print_json(clause.to_dict())
+                print_json(clause.to_dict())
             else:
                 text = clause.text.replace("\n", " ")
                 click.echo(f"{clause.label or '（导语）'}\t{text[:60]}{'…' if len(text) > 60 else ''}")
@@ -137,7 +85,7 @@ def ask(question: str, k: int | None, doc: tuple[str, ...], answerer: str | None
         except PolicyRagError as err:
             raise click.ClickException(str(err)) from None
         if as_json:
-            _print_json(answer.to_dict())
+            print_json(answer.to_dict())
         else:
             _print_answer(answer)
 
@@ -174,8 +122,8 @@ def _register_commands() -> None:
     """Commands that live with their own package (their modules import only click at the top)."""
     import importlib
 
-    for module, name in (("eval.cli", "eval_command"), ("ui.cli", "serve_command"), ("rag.bench", "bench_command"),
-                         ("rag.check", "check_command")):
+    for module, name in (("ingest.cli", "ingest_command"), ("eval.cli", "eval_command"), ("ui.cli", "serve_command"),
+                         ("eval.latency", "bench_command"), ("rag.check", "check_command")):
         try:
             command = getattr(importlib.import_module(module), name)
         except ModuleNotFoundError as err:

@@ -40,9 +40,13 @@ import numpy as np
 
 from rag.errors import IndexMismatchError, IndexMissingError, PolicyRagError
 from rag.records import Clause
+from rag.tokens import VERSION as TOKENS_VERSION
 
 log = logging.getLogger(__name__)
 FORMAT_VERSION = 2  # 2: documents in clauses.sqlite, content-addressed vector ids
+# What the clause records were built with: the clause parser (ingest/clauses.py) 1, the BM25 tokens
+# (rag/tokens.py), the embedded text 2 (embed_text). Changing any re-ingests; the vector cache keeps unchanged texts.
+PARSER_VERSION = f"1+t{TOKENS_VERSION}+e2"
 COLLECTION = "clauses"
 MANIFEST = "manifest.json"
 DB = "clauses.sqlite"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from html import escape
 from collections.abc import Iterator, Sequence
 from typing import Any

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
 import subprocess
 import zipfile
@@ -23,7 +22,7 @@ from rag.cli import main
 from rag.config import Settings
 from rag.records import Citation, Clause, Hit
 
-from .conftest import CORPUS, QCY, REPO, SHARED
+from .conftest import CORPUS, QCY, SHARED
 from .test_reliability import policy_rag
 
 POLICY_DOCS = SHARED / "corpus-ext" / "text" / "policy_docs.jsonl"

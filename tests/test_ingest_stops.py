@@ -9,7 +9,6 @@ The collections are real policy documents from ../shared/corpus-ext/text/policy_
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess

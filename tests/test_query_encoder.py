@@ -70,7 +70,7 @@ def test_query_vectors_agree_with_the_c_engine(encoder, engine):
 
 
 def test_dense_neighbours_are_the_c_engines(seed_index_dir):
-    from ingest.clauses import PARSER_VERSION
+    from rag.index import PARSER_VERSION
     from rag.embedders import make_embedder
     from rag.index import ClauseIndex
 

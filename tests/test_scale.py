@@ -154,7 +154,7 @@ def test_bench_human_output_names_every_measure(tmp_path):
 def test_bench_baseline_alternates_with_ours(tmp_path, seed_index_dir):
     """`--baseline naive`: the recipe builds its own store in its own process, then its questions alternate
     with ours block by block; the JSON gains the `baseline` object."""
-    from rag.bench import BaselineProcess, Question, time_queries
+    from eval.latency import BaselineProcess, Question, time_queries
     from rag.embedders import make_embedder
 
     settings = Settings(data_dir=tmp_path / "bench")
@@ -177,7 +177,7 @@ def test_bench_baseline_alternates_with_ours(tmp_path, seed_index_dir):
 
 
 def test_bench_baseline_failure_names_the_cause(tmp_path):
-    from rag.bench import BaselineProcess, Question
+    from eval.latency import BaselineProcess, Question
     from rag.errors import PolicyRagError
 
     with pytest.raises(PolicyRagError, match="naive baseline failed"):

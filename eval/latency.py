@@ -208,7 +208,7 @@ class BaselineProcess:
                    "questions": [q.text for q in questions]}
         env = _child_env(settings) | {"OMP_NUM_THREADS": str(usable_cores())}
         self._stderr = tempfile.TemporaryFile(mode="w+")
-        self._proc = subprocess.Popen([sys.executable, "-c", "from rag.bench import baseline_main; baseline_main()"],
+        self._proc = subprocess.Popen([sys.executable, "-c", "from eval.latency import baseline_main; baseline_main()"],
                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, text=True,
                                       env=env, cwd=REPO)
         started = self._send(request)
