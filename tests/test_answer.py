@@ -340,28 +340,6 @@ def _bm25_arrays(index) -> list:
     return [a for a in index._bm25.scores.values() if isinstance(a, np.ndarray)]
 
 
-def test_the_faster_pos_viterbi_tags_real_text_as_jiebas_own(monkeypatch):
-    """rag.tokens replaces jieba.posseg's Viterbi (content terms of a question in half the time); every
-    question of eval/qa.jsonl and every sentence of the seed documents and 8 policy documents must come out
-    word for word and tag for tag as with jieba's own."""
-    from rag.citations import split_sentences
-    from rag.tokens import _posseg, pos_cut
-
-    pseg = _posseg()
-    fast = pseg.viterbi
-    qa = (REPO / "eval" / "qa.jsonl").read_text("utf-8").splitlines()
-    texts = [json.loads(line)["question"] for line in qa]
-    texts += [s for name in (QCY, SX) for s in split_sentences((CORPUS / name).read_text("utf-8"))]
-    with POLICY_DOCS.open(encoding="utf-8") as f:
-        texts += [s for line, _ in zip(f, range(8)) for s in split_sentences(json.loads(line)["text"])]
-    calls = []
-    monkeypatch.setattr(pseg, "viterbi", lambda *a: calls.append(1) or fast(*a))
-    ours = [pos_cut(t) for t in texts]
-    assert len(texts) > 1000 and len(calls) > 1000  # the HMM ran on thousands of runs of unknown characters
-    monkeypatch.setattr(pseg, "viterbi", fast.exact_copy_of)
-    assert ours == [pos_cut(t) for t in texts]
-
-
 def test_clause_match_tells_the_sentences_of_each_term_and_bigram_as_testing_every_sentence_does(assistant):
     """The reranker and the answerer find each key term (all its spellings: 社保 → 社会保险) and bigram of the
     question once in a clause's joined sentences and tell its sentences by where it occurs. Checked against
