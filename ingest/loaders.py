@@ -8,6 +8,7 @@ import io
 import json
 import logging
 import re
+import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ _MB = 1024 * 1024
 MAX_HTML_MB = 20       # a policy page is well under 1 MB; parsing takes about a second per MB
 MAX_UNZIPPED_MB = 200  # what a .docx may unpack to (its XML parts)
 MAX_ZIP_RATIO = 100    # unpacked : packed, per entry over 1 MB (Word's XML packs about 5-10 : 1)
+MAX_PDF_SECONDS = 300  # reading a PDF's text layer: a 300-page plan takes under a minute on 2 cores
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,10 +254,16 @@ def _open_pdf(data: bytes, name: str) -> Any:
     return reader
 
 
-def _pdf_page_texts(reader: Any, name: str) -> list[str]:
+def _pdf_page_texts(reader: Any, name: str, max_seconds: float = MAX_PDF_SECONDS) -> list[str]:
+    """Each page's text; a PDF whose pages take longer than `max_seconds` in all (a hostile content stream)
+    fails with the page it had reached, so no file holds up the ingest for long."""
     texts = []
+    deadline = time.monotonic() + max_seconds
     try:
         for page in reader.pages:
+            if time.monotonic() > deadline:
+                raise DocumentReadError(f"{name}: reading its text took over {max_seconds:g} s "
+                                        f"(stopped at page {len(texts) + 1}); not indexed")
             texts.append(page.extract_text() or "")
     except _pdf_errors() as error:
         raise DocumentReadError(f"{name}: unreadable PDF page {len(texts) + 1} ({error})") from error

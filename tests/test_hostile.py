@@ -301,3 +301,17 @@ def test_an_open_assistant_sees_what_another_process_ingests(seed_index_copy, em
     assert new.name in assistant.index.manifest.documents
     # the province filter sees it too: a question naming 山西 keeps this document, which names no province
     assert new.name in assistant.documents_of_place("山西省的科学技术奖励怎么评？")
+
+
+def test_a_pdf_that_reads_too_slowly_fails_its_file():
+    """The time bound is checked page by page: with no time at all, a real PDF fails naming itself."""
+    from pypdf import PdfReader
+
+    from ingest.loaders import _pdf_page_texts
+    from rag.errors import DocumentReadError
+
+    path = SHARED / "corpus-ext" / "pdf" / "道路交通安全法.pdf"
+    reader = PdfReader(path)
+    assert len(_pdf_page_texts(reader, path.name)) == len(reader.pages) > 1
+    with pytest.raises(DocumentReadError, match=r"道路交通安全法\.pdf: reading its text took over 0 s \(stopped at page 1\)"):
+        _pdf_page_texts(reader, path.name, max_seconds=0)
