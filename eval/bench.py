@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import json
 import re
+import statistics
 import time
+import unicodedata
 from bisect import bisect_left
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -252,6 +255,56 @@ def rank_metrics(ranks: Sequence[int | None]) -> dict[str, float | None]:
     return metrics
 
 
+# ---- answers ---------------------------------------------------------------------------------------
+ANSWER_METRICS = ("answer_contains_gold", "answer_char_f1", "citation_covers_gold", "false_abstain_rate",
+                  "median_answer_chars")
+
+
+def bare(text: str) -> str:
+    """`text` for comparing answers: folded as `norm` does, without punctuation or symbols."""
+    return "".join(ch for ch in norm(text) if not unicodedata.category(ch).startswith(("P", "S")))
+
+
+def char_f1(answer: str, gold: str) -> float:
+    """Character-overlap F1 of an answer with the gold span (the usual score for Chinese extractive QA)."""
+    a, g = Counter(bare(answer)), Counter(bare(gold))
+    common = sum((a & g).values())
+    if not common:
+        return 0.0
+    precision, recall = common / sum(a.values()), common / sum(g.values())
+    return 2 * precision * recall / (precision + recall)
+
+
+def answer_scores(item: BenchItem, answer: Any, docs: dict[str, DocText], same: dict[str, list[str]]) -> dict[str, Any]:
+    """How one answer reads against the gold: the answer span in its text (ncp_policy_qa), its character F1,
+    a cited clause covering the gold (holding the whole answer span where there is one, else overlapping the
+    gold evidence: legal_dc's articles), refused, and its length."""
+    cited = [(c.clause.doc_id.rsplit("#", 1)[-1], c.clause.start, c.clause.end, c.clause.text) for c in answer.citations]
+    ranks = passage_ranks(item, cited, docs, same)
+    gold = bare(item.answer)
+    return {
+        "contains_gold": bool(gold) and gold in bare(answer.text) if item.answer else None,
+        "char_f1": char_f1(answer.text, item.answer) if item.answer else None,
+        "citation_covers_gold": (ranks["contains"] if item.answer else ranks["overlap"]) is not None,
+        "abstained": answer.abstained,
+        "chars": len(answer.text),
+    }
+
+
+def answer_metrics(scores: Sequence[dict[str, Any]]) -> dict[str, float | None]:
+    """ANSWER_METRICS over every question of a bench (all of them answerable)."""
+    if not scores:
+        return dict.fromkeys(ANSWER_METRICS)
+    spans = [s for s in scores if s["contains_gold"] is not None]
+    return {
+        "answer_contains_gold": sum(s["contains_gold"] for s in spans) / len(spans) if spans else None,
+        "answer_char_f1": sum(s["char_f1"] for s in spans) / len(spans) if spans else None,
+        "citation_covers_gold": sum(s["citation_covers_gold"] for s in scores) / len(scores),
+        "false_abstain_rate": sum(s["abstained"] for s in scores) / len(scores),
+        "median_answer_chars": float(statistics.median(s["chars"] for s in scores)),
+    }
+
+
 # ---- the reference ---------------------------------------------------------------------------------
 def reference_bm25(raw_records: Sequence[dict[str, Any]], items: Sequence[BenchItem], docs: dict[str, DocText],
                    same: dict[str, list[str]], k: int = 10) -> list[dict[str, int | None]]:
@@ -297,6 +350,7 @@ class BenchSummary:
     out_dir: str
     ingest_seconds: float = 0.0
     ask_seconds: float = 0.0
+    answers: dict[str, float | None] = field(default_factory=dict)  # ANSWER_METRICS of the answers themselves
     gate: list[str] = field(default_factory=list)
     thresholds: dict[str, float] = field(default_factory=dict)
 
@@ -334,14 +388,15 @@ def run_bench(settings: Settings, name: str, out_dir: Path, *, bench_dir: Path =
     docs = doc_texts(raw_records, load_documents(own.corpus_dir / f"{name}.jsonl"))
 
     t1 = time.perf_counter()
-    rows, ours = [], []
+    rows, ours, read = [], [], []
     for n, item in enumerate(items, 1):
         answer = assistant.ask(item.question)
         hits = [(h.clause.doc_id.rsplit("#", 1)[-1], h.clause.start, h.clause.end, h.clause.text)
                 for h in answer.retrieved]
         ranks = passage_ranks(item, hits, docs, same)
         ours.append(ranks)
-        rows.append({"id": item.id, "ranks": ranks, **answer.to_dict()})
+        read.append(answer_scores(item, answer, docs, same))
+        rows.append({"id": item.id, "ranks": ranks, "answer_scores": read[-1], **answer.to_dict()})
         if progress:
             progress(n, len(items))
     ask_seconds = time.perf_counter() - t1
@@ -356,7 +411,7 @@ def run_bench(settings: Settings, name: str, out_dir: Path, *, bench_dir: Path =
         metrics["reference bigram BM25, 300 chars (contains answer)"] = rank_metrics([r["contains"] for r in reference])
         metrics["reference bigram BM25, 300 chars (lenient)"] = rank_metrics([r["lenient"] for r in reference])
     summary = BenchSummary(name, len(items), len(raw_records), sum(len(r["text"]) for r in raw_records), metrics, README_REFERENCE[name], str(own.data_dir), str(out_dir),
-                           ingest_seconds, ask_seconds, thresholds=dict(thresholds or {}))
+                           ingest_seconds, ask_seconds, answer_metrics(read), thresholds=dict(thresholds or {}))
     summary.gate = check_thresholds(metrics["policy-rag (overlap)"], summary.thresholds)
     out_dir = Path(out_dir)
     write_jsonl(out_dir / "results.jsonl", rows)
@@ -380,6 +435,12 @@ def render_bench_report(summary: BenchSummary, items: Sequence[BenchItem] = (),
         f"index `{summary.data_dir}` (ingest {summary.ingest_seconds:.0f} s, "
         f"questions {summary.ask_seconds:.0f} s). Gate: {gate}.",
         metrics_table(table, ["hit_at_1", "hit_at_5", "hit_at_10", "mrr"]),
+        "## Answers",
+        metrics_table([("policy-rag", summary.answers)], list(ANSWER_METRICS)),
+        "The gold answer span counts as in the answer when it occurs in it, punctuation and whitespace aside; "
+        "character F1 is over the same characters; a citation covers the gold when a cited clause holds the "
+        "whole answer span (ncp_policy_qa) or overlaps the gold evidence (legal_dc); every question is answerable, "
+        "so each refusal is a false one.",
         "A hit is a retrieved clause (or reference chunk) that overlaps a gold evidence span, mapped onto "
         "whitespace- and width-folded text; `contains answer` requires the whole answer span inside it; "
         "`lenient` also counts a clause holding the whole answer in a document the bench lists in "

@@ -59,6 +59,7 @@ def _run_qa(settings, qa_path, out_dir, answerer, compare, baseline, limit, thre
     summary = run_eval(settings, qa_path, out_dir, answerer, compare, baseline=baseline, thresholds=thresholds,
                        limit=limit, progress=_progress("eval"))
     rows = [("policy-rag", summary.metrics)]
+    rows += [(f"policy-rag, {split} half (n={m['n']})", m) for split, m in summary.by_split.items()]
     if summary.baseline:
         rows.append((f"baseline: {summary.baseline['name']}", summary.baseline["metrics"]))
     click.echo(metrics_table(rows))
@@ -75,7 +76,7 @@ def _run_qa(settings, qa_path, out_dir, answerer, compare, baseline, limit, thre
 def _run_bench(settings, name, bench_dir, out_dir, limit, max_docs, thresholds) -> bool:
     import time
 
-    from eval.bench import DEFAULT_BENCH_DIR, run_bench
+    from eval.bench import ANSWER_METRICS, DEFAULT_BENCH_DIR, run_bench
     from eval.harness import load_thresholds
     from eval.report import metrics_table
 
@@ -85,6 +86,7 @@ def _run_bench(settings, name, bench_dir, out_dir, limit, max_docs, thresholds) 
     rows = list(summary.metrics.items()) + [("README reference (all questions, full corpus)", summary.readme_reference)]
     click.echo(f"{name}: {summary.n} questions, {summary.corpus_docs} documents (ingest {summary.ingest_seconds:.0f} s, questions {summary.ask_seconds:.0f} s)")
     click.echo(metrics_table(rows, ["hit_at_1", "hit_at_5", "hit_at_10", "mrr"]))
+    click.echo(metrics_table([("answers", summary.answers)], list(ANSWER_METRICS)))
     click.echo(f"report: {Path(summary.out_dir) / 'report.md'}")
     _echo_gate(summary.gate, bool(summary.thresholds))
     return summary.passed

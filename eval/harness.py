@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from eval.metrics import METRIC_NAMES, check_thresholds, score_item
+from eval.metrics import METRIC_NAMES, aggregate, check_thresholds, score_item
 from eval.runs import Run, Summary
 from rag.config import Settings
 from rag.errors import PolicyRagError
@@ -53,6 +53,7 @@ def load_thresholds(path: Path, section: str = "qa") -> dict[str, float]:
     table: Any = tomllib.loads(path.read_text(encoding="utf-8"))
     for part in section.split("."):
         table = table.get(part, {})
+    table = {k: v for k, v in table.items() if not isinstance(v, dict)}  # [qa.dev] inside [qa] is its own section
     unknown = [k for k in table if k not in METRIC_NAMES]
     if unknown:
         raise PolicyRagError(f"{path} [{section}]: unknown metric(s) {', '.join(unknown)}; known: {', '.join(METRIC_NAMES)}")
@@ -83,6 +84,14 @@ def ask_all(assistant, items: Sequence[Mapping[str, Any]], answerer: str | None,
         if progress:
             progress(n, len(items))
     return results
+
+
+def split_metrics(items: Sequence[Mapping[str, Any]], run: Run) -> dict[str, dict[str, float | None]]:
+    """Metrics of each half of a set whose items carry a `split` (dev: tune on it; test: report only)."""
+    split_of = {item["id"]: item.get("split") for item in items}
+    splits = sorted({s for s in split_of.values() if s})
+    return {split: aggregate([s for s in run.scores if split_of.get(s.id) == split])
+                   | {"n": sum(1 for s in run.scores if split_of.get(s.id) == split)} for split in splits}
 
 
 def score_run(name: str, items: Sequence[Mapping[str, Any]], results: Sequence[dict[str, Any]],
@@ -159,10 +168,14 @@ def run_eval(settings: Settings, qa_path: Path = DEFAULT_QA, out_dir: Path | Non
     answerer = answerer or settings.answerer
     run = score_run("policy-rag", items, ask_all(assistant, items, answerer, progress))
     limits = load_thresholds(thresholds, "qa")
+    by_split = split_metrics(items, run)
+    gate = check_thresholds(run.metrics, limits)
+    for split, metrics in by_split.items():  # [qa.dev], [qa.test]: each half has its own gate
+        gate += [f"{split}: {g}" for g in check_thresholds(metrics, load_thresholds(thresholds, f"qa.{split}"))]
     summary = Summary(
         qa=str(qa_path), answerer=answerer, data_dir=str(settings.data_dir), out_dir=str(out_dir), n=len(items),
         metrics=run.metrics, by_type=run.by_type, failing=[s.id for s in run.scores if not s.passed],
-        gate=check_thresholds(run.metrics, limits), thresholds=limits, notices=notices,
+        gate=gate, thresholds=limits, notices=notices, by_split=by_split,
     )
     base_run = None
     if baseline:

@@ -23,7 +23,7 @@ SNIPPET = 160
 def fmt(name: str, value: float | None) -> str:
     if value is None:
         return "–"
-    return f"{value:.0f}" if name.endswith("_ms") else f"{value:.3f}"
+    return f"{value:.0f}" if name.endswith(("_ms", "_chars")) else f"{value:.3f}"
 
 
 def metrics_table(rows: Sequence[tuple[str, Mapping[str, float | None]]], columns: Sequence[str] | None = None,
@@ -56,6 +56,9 @@ def render_report(summary: Summary, items: Sequence[Mapping[str, Any]], run: Run
         lost = [COLUMNS[m] for m, won in summary.baseline["beaten"].items() if won is False]
         parts.append("Beats the baseline on every metric." if not lost else
                      "Does not beat the baseline on: " + ", ".join(lost) + ".")
+    if summary.by_split:
+        parts += ["## By split (tune on dev, report test)",
+                  metrics_table([(f"{s} (n={m['n']})", m) for s, m in summary.by_split.items()], first="split")]
     parts += ["## By question type",
               metrics_table([(f"{t} (n={m['n']})", m) for t, m in run.by_type.items()], TYPE_COLUMNS, "type")]
     if previous is not None and summary.compare:

@@ -49,6 +49,7 @@ class Summary:
     compare: dict[str, Any] | None = None                   # {"dir", "metrics", "fixed", "broken", "changed"}
     seconds: float = 0.0
     notices: list[str] = field(default_factory=list)
+    by_split: dict[str, dict[str, float | None]] = field(default_factory=dict)  # dev / test halves
 
     @property
     def passed(self) -> bool:

@@ -198,6 +198,29 @@ def test_gate_fails_with_exit_1_when_a_metric_is_below_threshold(seed_index_copy
     assert "gate: FAILED" in result.output and "hit_at_10" in result.output
 
 
+def test_each_half_of_the_set_has_its_own_gate(seed_index_copy, tmp_path):
+    """[qa.dev] and [qa.test] gate the two halves apart: a test half that fails fails the run, named as such."""
+    items = [json.loads(line) for line in QA.read_text(encoding="utf-8").splitlines()]
+    ids = [next(i["id"] for i in items if i["split"] == s and i["type"] == "fact") for s in ("dev", "test")]
+    gates = tmp_path / "gates.toml"
+    gates.write_text("[qa]\nhit_at_10 = 0.3\n[qa.dev]\nhit_at_10 = 0.3\n[qa.test]\nhit_at_10 = 1.01\n", encoding="utf-8")
+    out = tmp_path / "o"
+    result = _eval("--qa", str(_subset(tmp_path / "qa.jsonl", ids=ids)), "--data-dir", str(seed_index_copy),
+                   "--out", str(out), "--thresholds", str(gates))
+    assert result.exit_code == 1 and "test: hit_at_10" in result.output and "dev:" not in result.output
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert {s: m["n"] for s, m in summary["by_split"].items()} == {"dev": 1, "test": 1}
+    assert "## By split" in (out / "report.md").read_text(encoding="utf-8")
+
+
+def test_the_split_is_stratified_by_type():
+    """Each type falls into halves that differ by one item at most, so dev and test ask alike."""
+    items = [json.loads(line) for line in QA.read_text(encoding="utf-8").splitlines()]
+    for kind in {i["type"] for i in items}:
+        counts = [sum(1 for i in items if i["type"] == kind and i["split"] == s) for s in ("dev", "test")]
+        assert abs(counts[0] - counts[1]) <= 1, (kind, counts)
+
+
 def test_compare_reports_a_changed_question(seed_index_copy, tmp_path):
     lenient = tmp_path / "no-gate.toml"
     lenient.write_text("# no thresholds: this test is about the report\n", encoding="utf-8")
@@ -334,3 +357,35 @@ def test_bench_conversion_on_real_records(tmp_path):
             assert norm(converted) == norm(rec["text"]) == texts[rec["id"]].folded
     items = bench.load_items("ncp_policy_qa", SHARED / "bench", limit=3)
     assert len(items) == 3 and all(i.answer and i.spans for i in items)
+
+
+def test_answer_scores_ignore_punctuation_and_count_characters():
+    assert bench.bare("“复工”，（含商场）。") == "复工含商场"
+    assert bench.char_f1("学校延期开学，另行通知。", "学校延期开学,另行通知") == 1.0
+    assert 0.5 < bench.char_f1("全省技术合同成交额突破6000亿元", "技术合同成交额突破6000亿元") < 1.0
+    assert bench.char_f1("另行通知", "复工复产") == 0.0
+    scores = [{"contains_gold": True, "char_f1": 1.0, "citation_covers_gold": True, "abstained": False, "chars": 30},
+              {"contains_gold": False, "char_f1": 0.0, "citation_covers_gold": False, "abstained": True, "chars": 20},
+              {"contains_gold": False, "char_f1": 0.5, "citation_covers_gold": True, "abstained": False, "chars": 90}]
+    assert bench.answer_metrics(scores) == {"answer_contains_gold": 1 / 3, "answer_char_f1": 0.5,
+                                            "citation_covers_gold": 2 / 3, "false_abstain_rate": 1 / 3,
+                                            "median_answer_chars": 30.0}
+
+
+@pytest.mark.skipif(not (SHARED / "bench" / "ncp_policy_qa").exists(), reason="shared/bench not beside the repo")
+def test_a_bench_run_scores_its_answers(tmp_path, embedder):
+    """Real questions of ncp_policy_qa over a few of its notices: every answer is scored against its gold span."""
+    from rag.config import Settings
+
+    summary = bench.run_bench(Settings(data_dir=tmp_path / "data"), "ncp_policy_qa", tmp_path / "out",
+                              bench_dir=SHARED / "bench", limit=6, max_docs=8, embedder=embedder)
+    answers = summary.answers
+    assert set(answers) == set(bench.ANSWER_METRICS) and answers["median_answer_chars"] > 0
+    assert all(0 <= answers[m] <= 1 for m in bench.ANSWER_METRICS if m != "median_answer_chars")
+    rows = [json.loads(line) for line in (tmp_path / "out" / "results.jsonl").read_text(encoding="utf-8").splitlines()]
+    items = {i.id: i for i in bench.load_items("ncp_policy_qa", SHARED / "bench", limit=6)}
+    for row in rows:
+        scores = row["answer_scores"]
+        assert scores["contains_gold"] == (bench.bare(items[row["id"]].answer) in bench.bare(row["answer"]))
+        assert not (scores["contains_gold"] and row["abstained"])
+    assert "## Answers" in (tmp_path / "out" / "report.md").read_text(encoding="utf-8")

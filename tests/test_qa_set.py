@@ -30,7 +30,8 @@ DOC_FILES = {
     "sx": "关于加快构建山西省创新生态的指导意见.txt",
 }
 
-FIELDS = ("id", "question", "answer", "must_contain", "evidence", "doc", "type", "clause")
+FIELDS = ("id", "question", "answer", "must_contain", "evidence", "doc", "type", "clause", "split")
+SPLITS = ("dev", "test")  # tune on dev, report test (eval/harness.py)
 OPTIONAL = "also"  # other clauses stating the same facts (eval/metrics.py)
 TYPES = ("fact", "list", "explain", "compare", "unanswerable")
 DOCS = ("qcy", "sx", "both", "none")
@@ -185,6 +186,8 @@ def check_item(item: object, corpus: dict[str, Doc] | None = None) -> list[str]:
     for k in ("id", "question", "answer", "doc", "type", "clause"):
         if not isinstance(item[k], str):
             errs.append(f"{k} must be a string")
+    if item["split"] not in SPLITS:
+        errs.append(f"split {item['split']!r} not in {SPLITS}")
     if not _is_str_list(must) or not _is_str_list(ev):
         errs.append("must_contain and evidence must be lists of strings")
     if errs:
