@@ -6,7 +6,7 @@ from html import escape
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.callbacks import AsyncCallbackManagerForRetrieverRun, CallbackManagerForRetrieverRun
 from langchain_core.documents import Document as LCDocument
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
@@ -140,20 +140,40 @@ def best_quote(answer_text: str, citation: Citation) -> str:
 
 
 class PolicyRetriever(BaseRetriever):
-    """The hybrid clause retriever as a LangChain `BaseRetriever` (composes with any LangChain chain)."""
+    """The hybrid clause retriever as a LangChain `BaseRetriever`: `PolicyRetriever(data_dir=PATH, k=5)` or
+    `PolicyRetriever(assistant=…)`. `invoke(question, k=3, doc="秦创原")` overrides k and the document filter
+    for one call. Each Document is a clause, its metadata the clause's place and its document's fields."""
 
-    assistant: Any
+    assistant: Any = None
+    data_dir: str | None = None
     k: int = 5
     doc: str | None = None
 
-    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[LCDocument]:
-        hits = self.assistant.retriever.search(query, k=self.k, doc=self.doc)
-        return [
-            LCDocument(
-                page_content=h.clause.text,
-                metadata={"clause_id": h.clause.clause_id, "doc_id": h.clause.doc_id, "title": h.clause.title,
-                          "label": h.clause.label, "headings": " > ".join(h.clause.headings),
-                          "page": h.clause.page, "score": h.score, "source": h.clause.source},
-            )
-            for h in hits
-        ]
+    def model_post_init(self, context: Any) -> None:
+        if self.assistant is None:  # opened here, so a LangChain user needs only the data dir
+            from rag.assistant import Assistant
+            from rag.config import load_settings
+
+            self.assistant = Assistant(load_settings(data_dir=self.data_dir), many_questions=True)
+
+    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun,
+                                k: int | None = None, doc: str | None = None, **kwargs: Any) -> list[LCDocument]:
+        k = self.k if k is None else k
+        hits = self.assistant.search(query, k=max(k, 1), doc=doc or self.doc)[:k]
+        return [LCDocument(page_content=h.clause.text, metadata=_clause_metadata(h)) for h in hits]
+
+    async def _aget_relevant_documents(self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun,
+                                       k: int | None = None, doc: str | None = None,
+                                       **kwargs: Any) -> list[LCDocument]:
+        """The same search in a worker thread (retrieval is CPU work: no event-loop time is taken)."""
+        import asyncio
+
+        return await asyncio.to_thread(self._get_relevant_documents, query, run_manager=run_manager.get_sync(),
+                                       k=k, doc=doc)
+
+
+def _clause_metadata(hit: Hit) -> dict[str, Any]:
+    c = hit.clause
+    return {"clause_id": c.clause_id, "doc_id": c.doc_id, "title": c.title, "label": c.label,
+            "headings": " > ".join(c.headings), "page": c.page, "score": hit.score, "source": c.source,
+            **{key: c.meta[key] for key in ("doc_number", "issuer", "date") if c.meta.get(key)}}
