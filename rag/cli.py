@@ -106,16 +106,7 @@ def _read_questions():
 
 
 def _print_answer(answer) -> None:
-    click.echo(answer.text)
-    for notice in answer.notices:
-        click.echo(f"注意：{notice}")
-    if answer.citations:
-        click.echo("\n来源：")
-        for c in answer.citations:
-            click.echo(f"[{c.n}] 《{c.clause.title}》{c.clause.label}" + (f"（第{c.clause.page}页）" if c.clause.page else ""))
-    for u in answer.unsupported:
-        click.echo(f"⚠ 未通过引用核对：{u.sentence}（{u.reason}）")
-    click.echo("")
+    click.echo(answer.as_text() + "\n")
 
 
 def _register_commands() -> None:

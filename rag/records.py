@@ -140,6 +140,16 @@ class Answer:
     timings_ms: dict[str, float] = field(default_factory=dict)
     notices: list[str] = field(default_factory=list)
 
+    def as_text(self) -> str:
+        """The answer as staff paste it: the text, any notices, the numbered memo-ready sources (page where known)
+        and sentences that failed the citation check. What `policy-rag ask` prints and the OpenAI endpoint sends."""
+        lines = [self.text, *(f"注意：{notice}" for notice in self.notices)]
+        if self.citations:
+            lines += ["", "来源："]
+            lines += [f"[{c.n}] {c.memo}" + (f"（第{c.clause.page}页）" if c.clause.page else "") for c in self.citations]
+        lines += [f"⚠ 未通过引用核对：{u.sentence}（{u.reason}）" for u in self.unsupported]
+        return "\n".join(lines)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "question": self.question,

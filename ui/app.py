@@ -19,7 +19,7 @@ from rag.assistant import Assistant
 from rag.config import Settings
 from rag.errors import PolicyRagError
 from rag.records import Answer
-from ui import followup, render
+from ui import followup, openai_api, render
 from ui.feedback import append_feedback, feedback_record
 from ui.upload import ALLOWED, ingest_uploads
 
@@ -282,8 +282,12 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860,
     state.warm()
     demo = build_app(state)
     demo.queue(default_concurrency_limit=CONCURRENCY)
-    demo.launch(
+    app, _, _ = demo.launch(
         server_name=host, server_port=port, auth=auth, auth_message=f"{TITLE}：请登录" if auth else None,
         theme=theme(), css=CSS, head=HEAD, footer_links=[], show_error=False, quiet=False,
-        max_file_size=f"{settings.max_file_mb:g}mb",
+        max_file_size=f"{settings.max_file_mb:g}mb", prevent_thread_lock=True,
     )
+    # the OpenAI-compatible API on the same server and login (ui/openai_api.py); the assistant is looked up per
+    # request, since an upload swaps in a new one
+    openai_api.add_routes(app, lambda question: state.assistant.ask(question), auth)
+    demo.block_thread()
