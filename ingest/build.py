@@ -95,16 +95,16 @@ class _OpenFile:
 
 
 class _StopOnSignal:
-    """SIGTERM and Ctrl-C end an ingest cleanly: never inside an index write (it finishes first), then
-    IngestInterrupted. A second signal while a write is under way still waits for it. Only the main thread
-    can take signals, so an ingest on another thread (an upload in the chat) keeps the defaults."""
+    """SIGTERM and Ctrl-C end an ingest cleanly: never inside an index write or a hand-over to the embedding
+    workers (that step finishes first), then IngestInterrupted. A second signal waits for the step too. Only
+    the main thread can take signals, so an ingest on another thread (an upload in the chat) keeps the defaults."""
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self) -> None:
         self.signum: int | None = None
         self.committed = 0
-        self._writing = 0
+        self._shielded = 0
         self._previous: dict[int, object] = {}
 
     def __enter__(self) -> _StopOnSignal:
@@ -118,21 +118,22 @@ class _StopOnSignal:
 
     def _handle(self, signum: int, frame: object) -> None:
         self.signum = signum
-        if not self._writing:
+        if not self._shielded:
             raise IngestInterrupted(signum, self.committed)
 
     @contextmanager
-    def writing(self) -> Iterator[None]:
-        """An index write that a signal must not cut short."""
-        self._writing += 1
+    def uninterrupted(self) -> Iterator[None]:
+        """A step a signal must not cut in half: an index write, or handing texts to the embedding workers
+        (a worker being started reads its set-up from this process; cut off, it dies with a traceback)."""
+        self._shielded += 1
         try:
             yield
         finally:
-            self._writing -= 1
+            self._shielded -= 1
         self.check()
 
     def check(self) -> None:
-        if self.signum is not None and not self._writing:
+        if self.signum is not None and not self._shielded:
             raise IngestInterrupted(self.signum, self.committed)
 
 
@@ -221,7 +222,7 @@ class Ingester:
         vectors = PassageVectors(self.embedder, cache, self.settings.embed_workers)
         try:
             seen = self._ingest_files(index, vectors, paths, report)
-            with self._stop.writing():
+            with self._stop.uninterrupted():
                 self._remove_missing(index, paths, seen, report)
                 if report.changed:  # an unchanged corpus re-ingests in seconds: no BM25 rebuild
                     t = time.perf_counter()
@@ -299,14 +300,15 @@ class Ingester:
         if changed:
             self._open_files[str(file)] = _OpenFile(done, len(changed))
         else:
-            with self._stop.writing():
+            with self._stop.uninterrupted():
                 index.complete_file(done)
         return changed
 
     def _start_document(self, doc: Document, file: Path, vectors: PassageVectors, report: IngestReport) -> _Pending:
         """Parse `doc`, send its texts to be embedded, and tokenise it while they are."""
         clauses = split_clauses(doc)  # parse fully before anything old is replaced
-        request = vectors.request([embed_text(c, self.settings.embed_chars) for c in clauses])
+        with self._stop.uninterrupted():
+            request = vectors.request([embed_text(c, self.settings.embed_chars) for c in clauses])
         t = time.perf_counter()
         tokens = [tokenize(c.index_text()) for c in clauses]  # BM25 sees the full text
         report.bm25_seconds += time.perf_counter() - t
@@ -331,7 +333,7 @@ class Ingester:
             "file": doc.source, "file_hash": FILE_PENDING, "hash": doc.content_hash,
             "title": doc.title, "clauses": len(job.clauses), "meta": doc.meta,
         }
-        with self._stop.writing():
+        with self._stop.uninterrupted():
             index.replace_document(doc.doc_id, job.clauses, vectors, job.tokens, entry, self._last_of_file(job.file))
             self._stop.committed += 1
         report.documents.append(FileResult(doc.source, doc.doc_id, doc.title, status, len(job.clauses)))
