@@ -11,6 +11,7 @@ Clause offsets are in the cleaned text, gold spans in the raw text: both are map
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import statistics
@@ -417,6 +418,64 @@ def run_bench(settings: Settings, name: str, out_dir: Path, *, bench_dir: Path =
     write_jsonl(out_dir / "results.jsonl", rows)
     (out_dir / "summary.json").write_text(json.dumps(summary.to_dict(), ensure_ascii=False, indent=1), encoding="utf-8")
     (out_dir / "report.md").write_text(render_bench_report(summary, items, rows), encoding="utf-8")
+    return summary
+
+
+def split_halves(records: Sequence[dict[str, Any]], items: Sequence[BenchItem], same: dict[str, list[str]]) -> set[str]:
+    """The ids of a fixed half of the corpus: documents kept together with their identical reposts and with the
+    other documents a question names as holding its answer, each group placed by a hash of its first id."""
+    parent = {r["id"]: r["id"] for r in records}
+
+    def root(doc: str) -> str:
+        while parent[doc] != doc:
+            parent[doc] = parent[parent[doc]]
+            doc = parent[doc]
+        return doc
+
+    links = [[doc, *twins] for doc, twins in same.items()]
+    links += [[doc for doc, _, _ in item.spans] + list(item.also) for item in items]
+    for group in links:
+        known = [d for d in group if d in parent]
+        for doc in known[1:]:
+            parent[root(doc)] = root(known[0])
+    groups: dict[str, list[str]] = {}
+    for doc in parent:
+        groups.setdefault(root(doc), []).append(doc)
+    return {doc for members in groups.values()
+            if int(hashlib.sha1(min(members).encode()).hexdigest(), 16) % 2 == 0 for doc in members}
+
+
+def run_abstain_split(settings: Settings, name: str, out_dir: Path, *, bench_dir: Path = DEFAULT_BENCH_DIR,
+                      limit: int | None = None, embedder=None) -> dict[str, Any]:
+    """Index a fixed half of the bench corpus (split_halves) and ask every question: one whose gold documents
+    are all in the other half must be refused, any other answered. Returns abstain recall and false abstain."""
+    from eval.harness import write_jsonl
+    from rag.assistant import Assistant
+
+    items = load_items(name, bench_dir, limit)
+    same = identical_docs(name, bench_dir)
+    records = read_jsonl(bench_path(bench_dir, name) / "corpus.jsonl")
+    half = split_halves(records, items, same)
+    assistant = Assistant(settings, embedder=embedder)
+    half_settings = settings.model_copy(update={"data_dir": Path(settings.data_dir) / "abstain-split"})
+    own = prepare_index(half_settings, name, bench_dir, assistant.embedder, [r for r in records if r["id"] in half])
+    assistant = Assistant(own, embedder=assistant.embedder, many_questions=True)
+    rows = []
+    for item in items:
+        answerable = any(doc in half for doc, _, _ in item.spans)
+        answer = assistant.ask(item.question)
+        rows.append({"id": item.id, "answerable": answerable, "abstained": answer.abstained, "answer": answer.text})
+    refuse = [r for r in rows if not r["answerable"]]
+    answer_ = [r for r in rows if r["answerable"]]
+    summary = {
+        "name": name, "documents_indexed": len(half), "documents": len(records),
+        "unanswerable": len(refuse), "answerable": len(answer_),
+        "abstain_recall": sum(r["abstained"] for r in refuse) / len(refuse) if refuse else None,
+        "false_abstain_rate": sum(r["abstained"] for r in answer_) / len(answer_) if answer_ else None,
+    }
+    out_dir = Path(out_dir)
+    write_jsonl(out_dir / "results.jsonl", rows)
+    (out_dir / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=1), encoding="utf-8")
     return summary
 
 

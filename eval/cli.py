@@ -32,18 +32,25 @@ BENCH_NAMES = ("legal_dc", "ncp_policy_qa")
 @click.option("--max-docs", type=click.IntRange(min=1), default=None,
               help="Bench only: index the gold documents of the questions plus distractors up to N documents "
                    "(embedding a whole bench corpus takes long); the reference is recomputed on the same corpus.")
+@click.option("--abstain-split", is_flag=True,
+              help="Bench only: index a fixed half of the corpus (reposts kept together) and score refusals: "
+                   "questions answered only in the other half must be refused, the others answered.")
 @click.option("--thresholds", type=click.Path(path_type=Path, dir_okay=False), default=EVAL_DIR / "thresholds.toml",
               show_default="eval/thresholds.toml", help="Gate: exit 1 when a metric is worse than its threshold.")
 def eval_command(qa_path: Path, out_dir: Path | None, answerer: str | None, data_dir: Path | None,
                  compare: Path | None, baseline: str | None, bench: str | None, bench_dir: Path | None,
-                 limit: int | None, max_docs: int | None, thresholds: Path) -> None:
+                 limit: int | None, max_docs: int | None, abstain_split: bool, thresholds: Path) -> None:
     """Answer and score every QA item (exit 1 when a metric is below eval/thresholds.toml)."""
     from rag.cli import settings_from
     from rag.errors import PolicyRagError
 
     settings = settings_from(data_dir=data_dir, answerer=answerer)
     try:
-        if bench:
+        if abstain_split:
+            if not bench:
+                raise click.UsageError("--abstain-split goes with --bench NAME")
+            passed = _run_abstain_split(settings, bench, bench_dir, out_dir, limit)
+        elif bench:
             passed = _run_bench(settings, bench, bench_dir, out_dir, limit, max_docs, thresholds)
         else:
             passed = _run_qa(settings, qa_path, out_dir, answerer, compare, baseline, limit, thresholds)
@@ -90,6 +97,19 @@ def _run_bench(settings, name, bench_dir, out_dir, limit, max_docs, thresholds) 
     click.echo(f"report: {Path(summary.out_dir) / 'report.md'}")
     _echo_gate(summary.gate, bool(summary.thresholds))
     return summary.passed
+
+
+def _run_abstain_split(settings, name, bench_dir, out_dir, limit) -> bool:
+    import time
+
+    from eval.bench import DEFAULT_BENCH_DIR, run_abstain_split
+
+    out_dir = out_dir or Path(settings.data_dir) / "eval-runs" / f"{name}-abstain-{time.strftime('%Y%m%d-%H%M%S')}"
+    s = run_abstain_split(settings, name, out_dir, bench_dir=bench_dir or DEFAULT_BENCH_DIR, limit=limit)
+    click.echo(f"{name}, half of the corpus indexed ({s['documents_indexed']} of {s['documents']} documents): "
+               f"abstain recall {s['abstain_recall']:.3f} over {s['unanswerable']} questions answered only in the "
+               f"other half, false abstain {s['false_abstain_rate']:.3f} over {s['answerable']}; {out_dir}")
+    return True
 
 
 def _echo_gate(gate: list[str], has_thresholds: bool) -> None:

@@ -389,3 +389,20 @@ def test_a_bench_run_scores_its_answers(tmp_path, embedder):
         assert scores["contains_gold"] == (bench.bare(items[row["id"]].answer) in bench.bare(row["answer"]))
         assert not (scores["contains_gold"] and row["abstained"])
     assert "## Answers" in (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.skipif(not (SHARED / "bench" / "ncp_policy_qa").exists(), reason="shared/bench not beside the repo")
+def test_the_abstain_split_keeps_reposts_together_and_splits_the_corpus_in_two():
+    records = bench.read_jsonl(SHARED / "bench" / "ncp_policy_qa" / "corpus.jsonl")
+    items = bench.load_items("ncp_policy_qa", SHARED / "bench")
+    same = bench.identical_docs("ncp_policy_qa", SHARED / "bench")
+    half = bench.split_halves(records, items, same)
+    assert 0.35 < len(half) / len(records) < 0.65
+    assert half == bench.split_halves(records, items, same)  # fixed
+    for doc, twins in same.items():
+        assert all((twin in half) == (doc in half) for twin in twins if twin in {r["id"] for r in records})
+    for item in items:
+        group = [d for d, _, _ in item.spans] + list(item.also)
+        assert len({d in half for d in group}) == 1, item.id
+    answerable = sum(any(d in half for d, _, _ in i.spans) for i in items)
+    assert 0.3 < answerable / len(items) < 0.7
