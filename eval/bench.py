@@ -385,7 +385,7 @@ def run_bench(settings: Settings, name: str, out_dir: Path, *, bench_dir: Path =
     t0 = time.perf_counter()
     own = prepare_index(settings, name, bench_dir, assistant.embedder, raw_records)
     ingest_seconds = time.perf_counter() - t0
-    assistant = Assistant(own, embedder=assistant.embedder, many_questions=True)
+    assistant = Assistant(own, embedder=assistant.embedder)
     docs = doc_texts(raw_records, load_documents(own.corpus_dir / f"{name}.jsonl"))
 
     t1 = time.perf_counter()
@@ -459,7 +459,7 @@ def run_abstain_split(settings: Settings, name: str, out_dir: Path, *, bench_dir
     assistant = Assistant(settings, embedder=embedder)
     half_settings = settings.model_copy(update={"data_dir": Path(settings.data_dir) / "abstain-split"})
     own = prepare_index(half_settings, name, bench_dir, assistant.embedder, [r for r in records if r["id"] in half])
-    assistant = Assistant(own, embedder=assistant.embedder, many_questions=True)
+    assistant = Assistant(own, embedder=assistant.embedder)
     rows = []
     for item in items:
         answerable = any(doc in half for doc, _, _ in item.spans)

@@ -14,6 +14,9 @@ BENCH_NAMES = ("legal_dc", "ncp_policy_qa")
 @click.command("eval")
 @click.option("--qa", "qa_path", type=click.Path(path_type=Path, dir_okay=False), default=EVAL_DIR / "qa.jsonl",
               show_default="eval/qa.jsonl", help="QA set (JSONL, the fields of eval/qa.jsonl).")
+@click.option("--corpus", "corpus_dir", type=click.Path(path_type=Path, file_okay=False, exists=True), default=None,
+              help="Folder ingested before the questions (default: the corpus/ folder beside the QA file if there "
+                   "is one, else corpus/, env POLICY_RAG_CORPUS_DIR).")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Where results.jsonl, summary.json and report.md go (default <data dir>/eval-runs/<time>).")
 @click.option("--answerer", type=click.Choice(["extractive", "llm"]), default=None,
@@ -37,14 +40,16 @@ BENCH_NAMES = ("legal_dc", "ncp_policy_qa")
                    "questions answered only in the other half must be refused, the others answered.")
 @click.option("--thresholds", type=click.Path(path_type=Path, dir_okay=False), default=EVAL_DIR / "thresholds.toml",
               show_default="eval/thresholds.toml", help="Gate: exit 1 when a metric is worse than its threshold.")
-def eval_command(qa_path: Path, out_dir: Path | None, answerer: str | None, data_dir: Path | None,
+def eval_command(qa_path: Path, corpus_dir: Path | None, out_dir: Path | None, answerer: str | None, data_dir: Path | None,
                  compare: Path | None, baseline: str | None, bench: str | None, bench_dir: Path | None,
                  limit: int | None, max_docs: int | None, abstain_split: bool, thresholds: Path) -> None:
     """Answer and score every QA item (exit 1 when a metric is below eval/thresholds.toml)."""
     from rag.cli import settings_from
     from rag.errors import PolicyRagError
 
-    settings = settings_from(data_dir=data_dir, answerer=answerer)
+    if corpus_dir is None and (qa_path.parent / "corpus").is_dir() and not bench:
+        corpus_dir = qa_path.parent / "corpus"  # eval/staff/qa.jsonl asks about eval/staff/corpus/
+    settings = settings_from(data_dir=data_dir, answerer=answerer, corpus_dir=corpus_dir)
     try:
         if abstain_split:
             if not bench:

@@ -163,15 +163,16 @@ def run_eval(settings: Settings, qa_path: Path = DEFAULT_QA, out_dir: Path | Non
     items = load_qa(qa_path, limit)
     out_dir = Path(out_dir or default_out_dir(settings))
     previous = read_run(compare, items) if compare else None  # fail early on a bad --compare
-    assistant = Assistant(settings, embedder=embedder, many_questions=True)
+    assistant = Assistant(settings, embedder=embedder)
     notices = ensure_index(settings, assistant.embedder)
     answerer = answerer or settings.answerer
     run = score_run("policy-rag", items, ask_all(assistant, items, answerer, progress))
-    limits = load_thresholds(thresholds, "qa")
+    section = gate_section(qa_path)
+    limits = load_thresholds(thresholds, section)
     by_split = split_metrics(items, run)
     gate = check_thresholds(run.metrics, limits)
     for split, metrics in by_split.items():  # [qa.dev], [qa.test]: each half has its own gate
-        gate += [f"{split}: {g}" for g in check_thresholds(metrics, load_thresholds(thresholds, f"qa.{split}"))]
+        gate += [f"{split}: {g}" for g in check_thresholds(metrics, load_thresholds(thresholds, f"{section}.{split}"))]
     summary = Summary(
         qa=str(qa_path), answerer=answerer, data_dir=str(settings.data_dir), out_dir=str(out_dir), n=len(items),
         metrics=run.metrics, by_type=run.by_type, failing=[s.id for s in run.scores if not s.passed],
@@ -193,6 +194,16 @@ def run_eval(settings: Settings, qa_path: Path = DEFAULT_QA, out_dir: Path | Non
     (out_dir / "summary.json").write_text(json.dumps(summary.to_dict(), ensure_ascii=False, indent=1), encoding="utf-8")
     write_report(out_dir / "report.md", summary, items, run, base_run, previous)
     return summary
+
+
+def gate_section(qa_path: Path) -> str:
+    """The thresholds section of a QA set: its path under eval/ without the suffix and a final "qa", dotted
+    (eval/qa.jsonl → qa, eval/staff/qa.jsonl → staff); a file elsewhere has its stem."""
+    path = Path(qa_path).resolve()
+    parts = list(path.relative_to(EVAL_DIR).with_suffix("").parts) if path.is_relative_to(EVAL_DIR) else [path.stem]
+    if len(parts) > 1 and parts[-1] == "qa":
+        parts.pop()
+    return ".".join(parts)
 
 
 def default_out_dir(settings: Settings) -> Path:

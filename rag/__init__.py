@@ -18,14 +18,14 @@ __all__ = ["Answer", "Assistant", "Citation", "Clause", "Document", "Hit", "Poli
 _HOME = {
     "Answer": "rag.records", "Citation": "rag.records", "Clause": "rag.records", "Document": "rag.records",
     "Hit": "rag.records", "Assistant": "rag.assistant", "PolicyRagError": "rag.errors",
-    "PolicyRetriever": "rag.llm", "Settings": "rag.config",
+    "PolicyRetriever": "rag.langchain_retriever", "Settings": "rag.config",
 }
 
 if TYPE_CHECKING:
     from rag.assistant import Assistant
     from rag.config import Settings
     from rag.errors import PolicyRagError
-    from rag.llm import PolicyRetriever
+    from rag.langchain_retriever import PolicyRetriever
     from rag.records import Answer, Citation, Clause, Document, Hit
 
 

@@ -2,37 +2,27 @@
 
 from __future__ import annotations
 
-import logging
-import os
+import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from functools import cached_property
 
-from rag.answer import ExtractiveAnswerer, document_places, intent, places_in, warm_sentences
+from rag.answer import ExtractiveAnswerer
 from rag.config import Settings
 from rag.embedders import Embedder, settings_embedder
 from rag.errors import PolicyRagError
 from rag.index import ClauseIndex
+from rag.question import Question, places_in
 from rag.records import Answer, Clause, Hit
 from rag.retrieve import Retriever
-
-log = logging.getLogger(__name__)
-
 
 class Assistant:
     """Opens the index lazily, keeps the embedder and jieba warm, answers questions."""
 
-    def __init__(self, settings: Settings, embedder: Embedder | None = None, *, many_questions: bool = False) -> None:
-        """`many_questions`: this process answers question after question (the app, eval, bench, the ask
-        prompt). Once its first answer is out, a background thread reads every clause of a small index
-        (≤ 20 k clauses) into memory and splits and folds its sentences (0.5 s of CPU for the 5.8 k of the
-        policy corpus), so no later answer reads SQLite or splits a clause: 6.6-7.2 → 4.6-5.0 ms of what an
-        answer spends besides the query embedding. A one-question process skips all that."""
+    def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
         self.settings = settings
         self._embedder = embedder
-        self._warm_sentences = many_questions
-        self._warming: threading.Thread | None = None
 
     @cached_property
     def embedder(self) -> Embedder:
@@ -96,15 +86,15 @@ class Assistant:
         if self.index.refresh():
             self.__dict__.pop("_document_places", None)
 
-    def search(self, question: str, k: int = 10, doc: str | Sequence[str] | None = None) -> list[Hit]:
+    def search(self, question: Question | str, k: int = 10, doc: str | Sequence[str] | None = None) -> list[Hit]:
         self.refresh()
-        asks = intent(question)
-        if not doc and not asks["compare"]:
+        question = Question.of(question)
+        if not doc and not question.intent.compare:
             doc = self.documents_of_place(question)
         hits = self.retriever.search(question, k=k, doc=doc)
-        if asks["compare"] and not doc:
+        if question.intent.compare and not doc:
             hits = self._per_document(question, hits, k)
-        elif asks["purpose"] and hits:
+        elif question.intent.purpose and hits:
             hits = self._with_opening(hits)
         return hits
 
@@ -117,29 +107,29 @@ class Assistant:
         rest = [h for h in hits if h.clause.clause_id != opening.clause_id]
         return [rest[0], Hit(opening, rest[0].score, {}, {}), *rest[1:]]
 
-    def documents_of_place(self, question: str) -> list[str] | None:
+    def documents_of_place(self, question: Question | str) -> list[str] | None:
         """When the question names one province, leave out documents about other provinces only.
 
         Documents that name no province (national laws, news notices) stay in: a filter on the named
         province alone lost answers on the public policy benchmark.
         """
-        places = places_in(question)
-        if len(places) != 1:
+        question = Question.of(question)
+        if len(question.places) != 1:
             return None
-        (place,) = places
+        (place,) = question.places
         docs = [d for d, found in self._document_places.items() if not found or place in found]
         return docs if 0 < len(docs) < len(self._document_places) else None
 
     @cached_property
-    def _document_places(self) -> dict[str, set[str]]:
+    def _document_places(self) -> dict[str, frozenset[str]]:
         """Provinces each document is about, read from its title and the opening of its text."""
-        found: dict[str, set[str]] = {}
+        found: dict[str, frozenset[str]] = {}
         for doc_id, entry in self.index.manifest.documents.items():
             opening = self.index.first_clause(doc_id)
             found[doc_id] = document_places(entry.get("title", ""), opening.text[:300] if opening else "")
         return found
 
-    def _per_document(self, question: str, hits: list[Hit], k: int) -> list[Hit]:
+    def _per_document(self, question: Question, hits: list[Hit], k: int) -> list[Hit]:
         """For a comparison, the best hits of each of the two leading documents, interleaved."""
         docs: list[str] = []
         for h in hits:
@@ -153,17 +143,17 @@ class Assistant:
             merged += [h for h in pair if h.clause.clause_id not in {m.clause.clause_id for m in merged}]
         return merged[:k]
 
-    def ask(self, question: str, *, k: int | None = None, doc: str | Sequence[str] | None = None,
+    def ask(self, question: Question | str, *, k: int | None = None, doc: str | Sequence[str] | None = None,
             answerer: str | None = None) -> Answer:
         """Retrieve, answer, check citations; timings in milliseconds."""
         *_, answer = self.ask_stream(question, k=k, doc=doc, answerer=answerer)
         return answer
 
-    def ask_stream(self, question: str, *, k: int | None = None, doc: str | Sequence[str] | None = None,
+    def ask_stream(self, question: Question | str, *, k: int | None = None, doc: str | Sequence[str] | None = None,
                    answerer: str | None = None) -> Iterator[str | Answer]:
         """Like `ask`, but yields the answer text as it is written (LLM chunks), then the Answer."""
-        question = question.strip()
         t0 = time.perf_counter()
+        question = Question.of(question)
         hits = self.search(question, k=max(k or self.settings.top_k, 10), doc=doc)
         t1 = time.perf_counter()
         chosen = self.answerer(answerer)
@@ -179,29 +169,14 @@ class Assistant:
         t2 = time.perf_counter()
         answer.retrieved = hits[:10]
         answer.timings_ms = {"retrieve": (t1 - t0) * 1000, "answer": (t2 - t1) * 1000, "total": (t2 - t0) * 1000}
-        if self._warm_sentences and self._warming is None:
-            self._warming = threading.Thread(target=self._warm_clauses, daemon=True, name="warm-sentences")
-            self._warming.start()
         yield answer
 
-    def wait_warm(self, timeout: float = 60.0) -> None:
-        """Wait for the sentence caches to be filled (`many_questions`), e.g. before timing steady-state answers."""
-        if self._warming is not None:
-            self._warming.join(timeout)
 
-    def _warm_clauses(self) -> None:
-        """Hold a small index's clauses in memory and split and fold each into the sentence caches."""
-        import sqlite3
+# A national notice's addressee line: "各省、自治区、直辖市人民政府，新疆生产建设兵团：" names no province it is about.
+NATIONAL_ADDRESSEE = re.compile(r"新疆生产建设兵团")
 
-        try:  # the lowest priority: the query embedding's threads must not lose their cores to it
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)  # Linux: one thread's nice value
-        except (AttributeError, OSError):
-            pass
-        if sqlite3.threadsafety != 3:  # this SQLite build does not let threads share a connection
-            return
-        try:
-            held = self.index.hold_in_memory()
-            if held is not None:  # None: too large for the caches (the laws' 126 k clauses): read on demand
-                warm_sentences(c.text for c in list(held.values()))
-        except Exception as err:  # noqa: BLE001 - a failed warm-up only means the answers pay as before
-            log.debug("sentence warm-up skipped: %s", err)
+
+def document_places(title: str, opening: str) -> frozenset[str]:
+    """Provinces a document is about, read from its title and the opening of its text (the 新疆生产建设兵团
+    every national notice is addressed to left out)."""
+    return places_in(title + NATIONAL_ADDRESSEE.sub("", opening))

@@ -76,7 +76,7 @@ def ask(question: str, k: int | None, doc: tuple[str, ...], answerer: str | None
     from rag.assistant import Assistant
 
     settings = settings_from(data_dir=data_dir, answerer=answerer, top_k=k, chroma_url=chroma_url)
-    assistant = Assistant(settings, many_questions=not question)  # no QUESTION: one after another
+    assistant = Assistant(settings)
     assistant.warm_up()
     questions = [question] if question else _read_questions()
     for q in questions:
@@ -114,7 +114,7 @@ def _register_commands() -> None:
     import importlib
 
     for module, name in (("ingest.cli", "ingest_command"), ("eval.cli", "eval_command"), ("ui.cli", "serve_command"),
-                         ("eval.latency", "bench_command"), ("rag.check", "check_command")):
+                         ("eval.latency", "bench_command"), ("rag.index.check", "check_command")):
         try:
             command = getattr(importlib.import_module(module), name)
         except ModuleNotFoundError as err:

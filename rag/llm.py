@@ -1,23 +1,21 @@
-"""LLM answerer over any OpenAI-compatible chat model, and the LangChain retriever (the only LangChain module)."""
+"""LLM answerer over any OpenAI-compatible chat model, through LangChain."""
 
 from __future__ import annotations
 
 from html import escape
 from collections.abc import Iterator, Sequence
-from typing import Any
 
-from langchain_core.callbacks import AsyncCallbackManagerForRetrieverRun, CallbackManagerForRetrieverRun
-from langchain_core.documents import Document as LCDocument
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
-from langchain_core.retrievers import BaseRetriever
 
-from rag.answer import ExtractiveAnswerer, bigram_overlap, strip_marker
+from rag.answer import ExtractiveAnswerer
 from rag.citations import MARKER, check_citations, sentences_with_markers, split_sentences
 from rag.config import Settings
 from rag.errors import ConfigError, LLMError
 from rag.prompts import render
+from rag.question import Question
 from rag.records import Answer, Citation, Hit
+from rag.sentences import bigram_overlap, strip_marker
 
 ABSTAIN_TOKEN = "【无法回答】"
 MAX_SOURCES = 6
@@ -62,12 +60,13 @@ class LLMAnswerer:
         )
         return cls(model, fallback, settings.llm_base_url)
 
-    def answer(self, question: str, hits: Sequence[Hit]) -> Answer:
+    def answer(self, question: Question | str, hits: Sequence[Hit]) -> Answer:
         *_, final = self.stream(question, hits)
         return final
 
-    def stream(self, question: str, hits: Sequence[Hit]) -> Iterator[str | Answer]:
+    def stream(self, question: Question | str, hits: Sequence[Hit]) -> Iterator[str | Answer]:
         """Yield text chunks as the model writes them, then the checked Answer."""
+        question = Question.of(question)
         gate = self.fallback.answer(question, hits)
         if gate.abstained:  # the same evidence gate as the extractive answerer: no model call needed
             yield gate.text
@@ -76,7 +75,7 @@ class LLMAnswerer:
         sources = list(hits[:MAX_SOURCES])
         parts: list[str] = []
         try:
-            for chunk in self.model.stream(build_messages(question, sources)):
+            for chunk in self.model.stream(build_messages(question.text, sources)):
                 text = chunk.content if isinstance(chunk.content, str) else ""
                 if text:
                     parts.append(text)
@@ -85,7 +84,7 @@ class LLMAnswerer:
             raise LLMError(_describe(error, self.endpoint)) from None  # its text may echo the API key
         yield self.finish(question, "".join(parts), sources, hits)
 
-    def finish(self, question: str, raw: str, sources: Sequence[Hit], hits: Sequence[Hit]) -> Answer:
+    def finish(self, question: Question, raw: str, sources: Sequence[Hit], hits: Sequence[Hit]) -> Answer:
         raw = raw.strip()
         if raw.startswith(ABSTAIN_TOKEN) or (ABSTAIN_TOKEN in raw and not MARKER.search(raw)):
             answer = self.fallback.abstain(question, hits)
@@ -108,7 +107,7 @@ class LLMAnswerer:
         text = MARKER.sub(lambda m: f"[{renumber[int(m.group(1))]}]", raw)
         citations = [Citation(renumber[old], sources[old - 1].clause, "") for old in used]
         citations = [Citation(c.n, c.clause, best_quote(text, c)) for c in citations]
-        answer = Answer(question=question, text=text, abstained=False, citations=citations,
+        answer = Answer(question=question.text, text=text, abstained=False, citations=citations,
                         retrieved=list(hits), notices=notices)
         answer.unsupported = check_citations(text, citations)
         return answer
@@ -137,43 +136,3 @@ def best_quote(answer_text: str, citation: Citation) -> str:
     citing = "".join(s for s, nums in sentences_with_markers(answer_text) if citation.n in nums)
     sentences = [strip_marker(s) for s in split_sentences(citation.clause.text)] or [citation.clause.text]
     return max(sentences, key=lambda s: bigram_overlap(s, citing))
-
-
-class PolicyRetriever(BaseRetriever):
-    """The hybrid clause retriever as a LangChain `BaseRetriever`: `PolicyRetriever(data_dir=PATH, k=5)` or
-    `PolicyRetriever(assistant=…)`. `invoke(question, k=3, doc="秦创原")` overrides k and the document filter
-    for one call. Each Document is a clause, its metadata the clause's place and its document's fields."""
-
-    assistant: Any = None
-    data_dir: str | None = None
-    k: int = 5
-    doc: str | None = None
-
-    def model_post_init(self, context: Any) -> None:
-        if self.assistant is None:  # opened here, so a LangChain user needs only the data dir
-            from rag.assistant import Assistant
-            from rag.config import load_settings
-
-            self.assistant = Assistant(load_settings(data_dir=self.data_dir), many_questions=True)
-
-    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun,
-                                k: int | None = None, doc: str | None = None, **kwargs: Any) -> list[LCDocument]:
-        k = self.k if k is None else k
-        hits = self.assistant.search(query, k=max(k, 1), doc=doc or self.doc)[:k]
-        return [LCDocument(page_content=h.clause.text, metadata=_clause_metadata(h)) for h in hits]
-
-    async def _aget_relevant_documents(self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun,
-                                       k: int | None = None, doc: str | None = None,
-                                       **kwargs: Any) -> list[LCDocument]:
-        """The same search in a worker thread (retrieval is CPU work: no event-loop time is taken)."""
-        import asyncio
-
-        return await asyncio.to_thread(self._get_relevant_documents, query, run_manager=run_manager.get_sync(),
-                                       k=k, doc=doc)
-
-
-def _clause_metadata(hit: Hit) -> dict[str, Any]:
-    c = hit.clause
-    return {"clause_id": c.clause_id, "doc_id": c.doc_id, "title": c.title, "label": c.label,
-            "headings": " > ".join(c.headings), "page": c.page, "score": hit.score, "source": c.source,
-            **{key: c.meta[key] for key in ("doc_number", "issuer", "date") if c.meta.get(key)}}

@@ -20,24 +20,18 @@ import re
 from collections.abc import Sequence
 from dataclasses import replace
 
+from rag.question import Question, years_in
 from rag.records import Hit
+from rag.sentences import sentence_match
 
-# What a question asks for, and how a clause that answers it reads.
-KINDS: dict[str, tuple[re.Pattern[str], re.Pattern[str]]] = {
-    "definition": (re.compile(r"什么是|什么叫|何谓|是什么意思|指什么|指的是什么|是指什么|含义|定义"),
-                   re.compile(r"是指|所称|含义|指的是|定义为")),
-    "in_force": (re.compile(r"(?:何时|什么时候|哪天|哪一天|几号|几时|哪年).{0,6}(?:施行|实施|生效|执行)|(?:施行|实施|生效)(?:日期|时间)"),
-                 re.compile(r"起(?:施行|实施|生效|执行)")),
-    "date": (re.compile(r"几号|何时|什么时候|哪天|哪一天|日期|几月|时间"),
-             re.compile(r"\d{4}年|\d+月\d+日|\d+日[起前后]")),
-    "category": (re.compile(r"分为|哪几类|哪几种|哪些类型|几个等级|几级|分类"), re.compile(r"分为|分类|划分为")),
-    "purpose": (re.compile(r"目的|宗旨|初衷|为什么(?:要)?(?:制定|出台|颁布|印发)"), re.compile(r"^(?:第一条)?\s*为了?|制定本")),
+# How a clause of each kind a question may ask for reads (rag.question.KINDS: how the question reads).
+KIND_CLAUSES: dict[str, re.Pattern[str]] = {
+    "definition": re.compile(r"是指|所称|含义|指的是|定义为"),
+    "in_force": re.compile(r"起(?:施行|实施|生效|执行)"),
+    "date": re.compile(r"\d{4}年|\d+月\d+日|\d+日[起前后]"),
+    "category": re.compile(r"分为|分类|划分为"),
+    "purpose": re.compile(r"^(?:第一条)?\s*为了?|制定本"),
 }
-
-
-def asked_kinds(question: str) -> list[re.Pattern[str]]:
-    """The clause patterns of every kind the question asks for."""
-    return [clause for asks, clause in KINDS.values() if asks.search(question)]
 
 
 class LexicalReranker:
@@ -49,35 +43,17 @@ class LexicalReranker:
         self.kind_bonus = kind_bonus
         self.depth = depth
 
-    def rerank(self, question: str, hits: Sequence[Hit]) -> list[Hit]:
-        from rag.answer import best_sentence_match, key_terms, question_bigrams, weighted_spellings
-
+    def rerank(self, question: Question, hits: Sequence[Hit]) -> list[Hit]:
         head, tail = list(hits[: self.depth]), list(hits[self.depth :])
-        spelt, grams = weighted_spellings(key_terms(question)), question_bigrams(question)
-        key = tuple(sp for sp, _ in spelt)  # what `clause_match` caches a clause's matches by, with `grams`
-        kinds = asked_kinds(question)
+        kinds = [KIND_CLAUSES[k] for k in question.kinds]
         rescored = []
         for hit in head:
-            match = best_sentence_match(spelt, grams, hit.clause.text, key)
+            match = sentence_match(question, hit.clause.text)
             bonus = self.kind_bonus if any(k.search(hit.clause.text) for k in kinds) else 0.0
             rescored.append(Hit(hit.clause, hit.score + self.sentence_weight * match + bonus, hit.ranks,
                                 hit.scores | {"lexical": match + bonus}))
         rescored.sort(key=lambda h: -h.score)
         return rescored + tail
-
-
-YEAR = re.compile(r"(?<![\d.])((?:19|20)\d{2})(?:\s*[—–\-－~～至到]\s*((?:19|20)\d{2}))?(?![\d.万亿千百%％])")
-
-
-def years_in(text: str) -> set[int]:
-    """The years a text names, a range (2024—2026年) standing for every year in it; 二〇二五年 counts too."""
-    from rag.citations import arabic_numerals
-
-    years: set[int] = set()
-    for m in YEAR.finditer(arabic_numerals(text)):
-        first, last = int(m.group(1)), int(m.group(2) or m.group(1))
-        years.update(range(first, last + 1) if 0 <= last - first <= 20 else (first, last))
-    return years
 
 
 class YearReranker:
@@ -88,8 +64,8 @@ class YearReranker:
 
     depth = 20
 
-    def rerank(self, question: str, hits: Sequence[Hit]) -> list[Hit]:
-        asked = years_in(question)
+    def rerank(self, question: Question, hits: Sequence[Hit]) -> list[Hit]:
+        asked = question.years
         if not asked:
             return list(hits)
         titled = [years_in(h.clause.title) for h in hits]
@@ -110,10 +86,10 @@ class CrossEncoderReranker:
         self.name = model
         self._model = CrossEncoder(model, device="cpu")
 
-    def rerank(self, question: str, hits: Sequence[Hit]) -> list[Hit]:
+    def rerank(self, question: Question, hits: Sequence[Hit]) -> list[Hit]:
         if not hits:
             return []
-        scores = self._model.predict([(question, h.clause.index_text()) for h in hits], show_progress_bar=False)
+        scores = self._model.predict([(question.text, h.clause.index_text()) for h in hits], show_progress_bar=False)
         ranked = sorted(zip(hits, scores, strict=True), key=lambda hs: -float(hs[1]))
         return [
             replace(h, score=float(s), ranks=h.ranks | {"rerank": i}, scores=h.scores | {"rerank": float(s)})

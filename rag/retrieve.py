@@ -8,8 +8,8 @@ from typing import Literal, Protocol
 from rag.embedders import Embedder
 from rag.errors import PolicyRagError
 from rag.index import ClauseIndex
+from rag.question import Question
 from rag.records import Hit
-from rag.tokens import query_tokens
 
 CANDIDATES = 50
 RRF_K = 60
@@ -18,7 +18,7 @@ RRF_K = 60
 class Reranker(Protocol):
     depth: int  # how many of the fused candidates it re-orders
 
-    def rerank(self, question: str, hits: Sequence[Hit]) -> list[Hit]: ...
+    def rerank(self, question: Question, hits: Sequence[Hit]) -> list[Hit]: ...
 
 
 class Retriever:
@@ -47,16 +47,17 @@ class Retriever:
             raise PolicyRagError(f"no indexed document matches {doc!r}; indexed titles include: {titles}")
         return found
 
-    def search(self, question: str, k: int = 10, doc: str | Sequence[str] | None = None,
+    def search(self, question: Question | str, k: int = 10, doc: str | Sequence[str] | None = None,
                mode: Literal["hybrid", "dense", "bm25"] = "hybrid") -> list[Hit]:
+        question = Question.of(question)
         doc_ids = self.resolve_docs(doc)
         lists: dict[str, list[tuple[str, float]]] = {}
         # BM25 first: in a new process its loading (jieba, the BM25 index) overlaps the vector index's
         # (Assistant.warm_up), so the first dense search finds it loaded
         if mode in ("hybrid", "bm25"):
-            lists["bm25"] = self.index.search_bm25(query_tokens(question), CANDIDATES, doc_ids)
+            lists["bm25"] = self.index.search_bm25(list(question.tokens), CANDIDATES, doc_ids)
         if mode in ("hybrid", "dense"):
-            lists["dense"] = self.index.search_dense(self.embed(question), CANDIDATES, doc_ids)
+            lists["dense"] = self.index.search_dense(self.embed(question.text), CANDIDATES, doc_ids)
         fused = self._fuse(lists)
         rerankers = self.rerankers if mode == "hybrid" else []  # dense or BM25 alone: that ranking, as is
         top = fused[: max([k, *(r.depth for r in rerankers)])]

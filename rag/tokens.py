@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import threading
-from functools import cache, lru_cache
+from functools import cache
 from pathlib import Path
 
 _USERDICT = Path(__file__).parent / "data" / "userdict.txt"
@@ -58,23 +58,15 @@ def pos_cut(text: str) -> list[tuple[str, str]]:
     return [(pair.word, pair.flag) for pair in _posseg().lcut(text)]
 
 
-def query_tokens(question: str) -> list[str]:
-    """BM25 tokens of a question, then the words of the full forms of its abbreviations (社保 → 社会保险)."""
-    full = [f for short, fulls in abbreviations().items() if short in question for f in fulls if f not in question]
-    # `tokenize(question)`, its words cut once (the answerer's key terms start from them too)
-    return [*question_words(question), *_bigram_tokens(question), *(w for f in full for w in words(f))]
-
-
-@lru_cache(maxsize=256)
-def question_words(question: str) -> tuple[str, ...]:
-    """`words` of a question, cut once: BM25's query tokens and the answerer's key terms both start from them."""
-    return tuple(words(question))
-
-
-@lru_cache(maxsize=4096)
 def spellings(term: str) -> tuple[str, ...]:
     """`term` and the same with an abbreviation in it written out: 社保缴费 → 社保缴费, 社会保险缴费."""
     return (term, *(term.replace(short, f) for short, fulls in abbreviations().items() if short in term for f in fulls))
+
+
+def jieba_dictionary() -> tuple[int, dict[str, int]]:
+    """jieba's dictionary of general Chinese: its total count and each word's frequency."""
+    dictionary = _jieba().dt
+    return dictionary.total, dictionary.FREQ
 
 
 @cache
@@ -90,7 +82,7 @@ def abbreviations() -> dict[str, tuple[str, ...]]:
 
 def tokenize(text: str) -> list[str]:
     """BM25 tokens: the words of `text`, then its Han-character bigrams (stopwords left out)."""
-    return words(text) + _bigram_tokens(text)
+    return words(text) + bigram_tokens(text)
 
 
 def words(text: str) -> list[str]:
@@ -99,7 +91,7 @@ def words(text: str) -> list[str]:
     return [w for w in (w.strip().lower() for w in cut) if w and w not in STOPWORDS and _KEEP.search(w)]
 
 
-def _bigram_tokens(text: str) -> list[str]:
+def bigram_tokens(text: str) -> list[str]:
     return [g for g in _bigrams(text) if g not in STOPWORDS]
 
 

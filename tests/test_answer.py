@@ -7,7 +7,6 @@ import re
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -15,9 +14,9 @@ from rag.citations import check_citations
 from rag.cli import main
 from rag.config import Settings
 from rag.records import Citation
-from rag.tokens import query_tokens
+from rag.question import Question
 
-from .conftest import CORPUS, QCY, REPO, SX
+from .conftest import CORPUS, QCY, SX
 from .fake_openai import FakeOpenAI
 
 ASK_KEYS = {"question", "answer", "abstained", "citations", "retrieved", "unsupported", "timings_ms"}
@@ -231,7 +230,7 @@ def test_hostile_document_is_data_not_instructions(tmp_path, embedder):
 
 
 def test_langchain_retriever_returns_clause_documents(assistant):
-    from rag.llm import PolicyRetriever
+    from rag.langchain_retriever import PolicyRetriever
 
     docs = PolicyRetriever(assistant=assistant, k=3).invoke("技术合同成交额")
     assert len(docs) == 3 and docs[0].metadata["label"] and docs[0].metadata["title"]
@@ -252,43 +251,46 @@ def _policy_sentence(doc_id: str, needle: str) -> str:
 
 
 def test_an_abbreviation_finds_the_full_name_in_real_text():
-    from rag.answer import content_terms, missing_share
-    from rag.tokens import query_tokens, spellings, tokenize
+    from rag.answer import missing_share
+    from rag.tokens import spellings, tokenize
 
     # 2010 government work report: "实施困难企业缓缴社会保险费或降低部分费率…" (it never writes 社保)
     text = _policy_sentence("gwr-029", "缓缴社会保险费")
     question = "困难企业的社保费能缓缴吗？"
     clause_tokens = set(tokenize(text))
-    assert set(query_tokens(question)) & clause_tokens > set(tokenize(question)) & clause_tokens
-    assert {"社会", "保险", "社会保险"} <= set(query_tokens(question)) - set(tokenize(question))
+    assert set(Question.of(question).tokens) & clause_tokens > set(tokenize(question)) & clause_tokens
+    assert {"社会", "保险", "社会保险"} <= set(Question.of(question).tokens) - set(tokenize(question))
     assert "社会保险费" in spellings("社保费")
     # the abstain check: the question's subject 社保 is in this evidence, spelt out
-    terms = content_terms(question)
+    terms = Question.of(question).content_terms
     assert any("社保" in t for t in terms)
     assert missing_share([t for t in terms if "社保" in t], text) == 0.0
-    assert query_tokens("社会保险费能缓缴吗") == tokenize("社会保险费能缓缴吗")  # nothing to expand
+    assert list(Question.of("社会保险费能缓缴吗").tokens) == tokenize("社会保险费能缓缴吗")  # nothing to expand
 
 
 def test_the_rerank_and_answerer_count_an_abbreviated_key_term_spelt_out(monkeypatch):
     import rag.answer
-    from rag.answer import coverage, key_terms, sentence_match
+    import rag.question
+    from rag.answer import coverage
+    from rag.sentences import sentence_match
 
     text = _policy_sentence("gwr-029", "缓缴社会保险费")  # never writes 社保
     question = "困难企业的社保费能缓缴吗？"
-    terms = key_terms(question)
+    terms = Question.of(question).term_weights
     assert coverage({t: w for t, w in terms.items() if t in ("社保", "社保费")}, text) == 1.0
-    with_full_forms = coverage(terms, text), sentence_match(question, terms, text)
+    with_full_forms = coverage(terms, text), sentence_match(question, text)
     monkeypatch.setattr(rag.answer, "spellings", lambda term: (term,))
-    rag.answer.clause_sentences.cache_clear()
+    monkeypatch.setattr(rag.question, "spellings", lambda term: (term,))
     assert coverage(terms, text) < with_full_forms[0] - 0.3
-    assert sentence_match(question, terms, text) < with_full_forms[1] - 0.2
+    assert sentence_match(question, text) < with_full_forms[1] - 0.2
 
 
 NCP_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "bench" / "ncp_policy_qa" / "corpus.jsonl"
 
 
 def test_a_national_notice_addressed_to_the_bingtuan_is_about_no_province():
-    from rag.answer import document_places, places_in
+    from rag.assistant import document_places
+    from rag.question import places_in
 
     if not NCP_CORPUS.exists():
         pytest.skip(f"{NCP_CORPUS} not found (../shared/bench)")
@@ -302,75 +304,3 @@ def test_a_national_notice_addressed_to_the_bingtuan_is_about_no_province():
     assert document_places("秦创原创新驱动平台建设三年行动计划", "") == {"陕西"}
 
 
-def test_an_assistant_for_many_questions_caches_every_clause_after_its_first_answer(seed_index_dir, embedder):
-    # the app, eval and bench split and fold every clause of a small index once their first answer is out,
-    # in the background; a one-question `ask` does not
-    import threading
-
-    from rag import answer
-    from rag.assistant import Assistant
-
-    question = "秦创原到2026年技术合同成交额要达到多少？"
-    one = Assistant(Settings(data_dir=seed_index_dir), embedder=embedder)
-    answer._joined.cache_clear()
-    answer.clause_match.cache_clear()  # which reads `_joined` only on a miss
-    expected = one.ask(question)
-    assert not any(t.name == "warm-sentences" for t in threading.enumerate())
-    texts = [c.text for c in one.index.clauses()]
-    assert 0 < answer._joined.cache_info().currsize < len(set(texts))  # only what the question read
-    assert one.index._in_memory() is None  # its clauses are read from SQLite
-    tokens = query_tokens(question)
-    mapped = one.index.search_bm25(tokens, 50)
-    assert all(isinstance(a, np.memmap) for a in _bm25_arrays(one.index))  # and BM25 from the mapped files
-
-    many = Assistant(Settings(data_dir=seed_index_dir), embedder=embedder, many_questions=True)
-    answer._joined.cache_clear()
-    answer.clause_match.cache_clear()  # which reads `_joined` only on a miss
-    got = many.ask(question)
-    many.wait_warm()
-    assert answer._joined.cache_info().currsize == len(set(texts))
-    assert len(many.index._in_memory()) == len(texts)  # and held in memory
-    assert not any(isinstance(a, np.memmap) for a in _bm25_arrays(many.index))  # BM25 too
-    assert many.index.search_bm25(tokens, 50) == mapped
-    assert got.to_dict() | {"timings_ms": None} == expected.to_dict() | {"timings_ms": None}
-    assert many.ask("山西怎样培育创新型企业？").text == one.ask("山西怎样培育创新型企业？").text
-
-
-def _bm25_arrays(index) -> list:
-    return [a for a in index._bm25.scores.values() if isinstance(a, np.ndarray)]
-
-
-def test_clause_match_tells_the_sentences_of_each_term_and_bigram_as_testing_every_sentence_does(assistant):
-    """The reranker and the answerer find each key term (all its spellings: 社保 → 社会保险) and bigram of the
-    question once in a clause's joined sentences and tell its sentences by where it occurs. Checked against
-    testing every sentence, for every question of eval/qa.jsonl and every clause of the seed documents; and the
-    best sentence's score against the per-sentence sums it replaced, to the last bit."""
-    from itertools import compress
-
-    from rag.answer import (best_sentence_match, clause_match, clause_sentences, key_terms, question_bigrams,
-                            weighted_spellings)
-
-    qa = (REPO / "eval" / "qa.jsonl").read_text("utf-8").splitlines()
-    questions = [json.loads(line)["question"] for line in qa] + ["企业为职工缴纳社保有什么补贴？"]
-    clauses = [c.text for c in assistant.index.clauses()]
-    spelt_twice = sentences_held = 0
-    for question in questions:
-        spelt, grams = weighted_spellings(key_terms(question)), question_bigrams(question)
-        key = tuple(sp for sp, _ in spelt)
-        spelt_twice += any(len(sp) > 1 for sp in key)
-        for text in clauses:
-            match = clause_match(key, grams, text)
-            sentences = clause_sentences(text)
-            present = [j for j, sp in enumerate(key) if any(s in "\x00".join(x.lower for x in sentences) for s in sp)]
-            assert match.present == present
-            held = [[p for p, j in enumerate(present) if any(s in x.lower for s in key[j])] for x in sentences]
-            assert match.terms_in == {i: h for i, h in enumerate(held) if h}
-            counts = [sum(g in x.folded for g in grams) for x in sentences]
-            assert match.grams_in == {i: n for i, n in enumerate(counts) if n}
-            sentences_held += len(match.terms_in)
-            weights = [spelt[j][1] for j in present]
-            expected = max([0.0] + [0.7 * sum(compress(weights, [p in h for p in range(len(present))]))
-                                    + 0.3 * (n / len(grams) if any(counts) else 0.0)
-                                    for x, h, n in zip(sentences, held, counts) if len(x.body) >= 4])
-            assert best_sentence_match(spelt, grams, text, key) == expected
-    assert spelt_twice >= 1 and sentences_held > 1000

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import shutil
 
-import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -41,7 +40,7 @@ def test_seed_index_holds_both_documents_with_titles(seed_index_dir):
 def test_vectors_chroma_bm25_and_records_agree(seed_index_dir):
     index = ClauseIndex.open(seed_index_dir, **_identity(seed_index_dir))
     ids = {c.clause_id for c in index.clauses()}
-    refs = index.vector_refs()  # vector id → (clause id, doc id): vector ids are content-addressed
+    refs = index.store.vector_refs()  # vector id → (clause id, doc id): vector ids are content-addressed
     chroma_ids = set(index.collection.get(include=[])["ids"])
     bm25_ids = set(json.loads((seed_index_dir / "bm25" / "ids.json").read_text(encoding="utf-8")))
     assert chroma_ids == set(refs) and {c for c, _ in refs.values()} == ids == bm25_ids
@@ -186,13 +185,13 @@ def test_sentence_transformers_embedder_with_a_bundled_model(tmp_path):
 def test_a_long_document_allow_list_filters_after_the_dense_search(seed_index_dir, embedder, monkeypatch):
     # the laws' province filter allows ~2,000 documents: applied to the nearest vectors, not as a Chroma
     # filter; it must give what the Chroma filter gives
-    import rag.index
+    import rag.index.dense
 
-    monkeypatch.setattr(rag.index, "EXACT_SEARCH_MAX", 0)  # the laws are searched in Chroma
+    monkeypatch.setattr(rag.index.dense, "EXACT_SEARCH_MAX", 0)  # the laws are searched in Chroma
     index = ClauseIndex.inspect(seed_index_dir)
     vector = embedder.embed_query("山西的技术合同成交额")
     in_chroma = index.search_dense(vector, 5, [SX])
-    monkeypatch.setattr(rag.index, "FILTER_IN_CHROMA_MAX", 0)
+    monkeypatch.setattr(rag.index.dense, "FILTER_IN_CHROMA_MAX", 0)
     after = index.search_dense(vector, 5, [SX])
     assert after == in_chroma and len(after) == 5
     assert {index.get([c])[c].doc_id for c, _ in after} == {SX}
@@ -206,16 +205,16 @@ QUESTIONS = ("秦创原到2026年技术合同成交额要达到多少？", "山�
 def test_exact_dense_search_agrees_with_chroma(seed_index_dir, embedder, monkeypatch):
     # a small index is searched in memory (a dot product over every committed vector), a large one in
     # Chroma's HNSW index: on the seeds (64 vectors, where HNSW is exact) both must give the same clauses
-    import rag.index
+    import rag.index.dense
 
     index = ClauseIndex.inspect(seed_index_dir)
     for question in QUESTIONS:
         vector = embedder.embed_query(question)
         for docs in (None, [SX]):
             exact = index.search_dense(vector, 10, docs)
-            monkeypatch.setattr(rag.index, "EXACT_SEARCH_MAX", 0)
+            monkeypatch.setattr(rag.index.dense, "EXACT_SEARCH_MAX", 0)
             chroma = index.search_dense(vector, 10, docs)
-            monkeypatch.setattr(rag.index, "EXACT_SEARCH_MAX", 20_000)
+            monkeypatch.setattr(rag.index.dense, "EXACT_SEARCH_MAX", 20_000)
             assert [c for c, _ in exact] == [c for c, _ in chroma], question
             assert all(abs(a - b) < 1e-3 for (_, a), (_, b) in zip(exact, chroma, strict=True))
             assert [s for _, s in exact] == sorted((s for _, s in exact), reverse=True)
@@ -240,31 +239,6 @@ def test_exact_dense_search_skips_orphans_and_sees_another_connections_commit(se
     reader.close()
 
 
-def test_clauses_held_in_memory_follow_every_commit(seed_index_copy, monkeypatch):
-    # a small index keeps its committed clauses in memory: another connection's commit and this
-    # connection's own (which leaves its data_version as it was) must both be seen at the next read
-    import rag.index
-
-    reader = ClauseIndex.inspect(seed_index_copy)
-    qcy, sx = reader.clause_ids(QCY), reader.clause_ids(SX)
-    first = reader.get(qcy + sx)  # not held: read from SQLite
-    assert set(first) == set(qcy + sx) and reader._in_memory() is None
-    assert reader.hold_in_memory() == first and reader.get(qcy + sx) == first
-    monkeypatch.setattr(rag.index, "EXACT_SEARCH_MAX", 0)  # a large index: read from SQLite each time
-    reader._forget_committed()
-    assert reader.get(qcy + sx) == first
-    monkeypatch.setattr(rag.index, "EXACT_SEARCH_MAX", 20_000)
-    reader._forget_committed()
-    assert reader.get(qcy + sx) == first and reader._in_memory() is not None  # held in memory again
-    writer = ClauseIndex.inspect(seed_index_copy)  # another connection: as another process's ingest
-    writer.remove_document(QCY)
-    writer.close()
-    assert set(reader.get(qcy + sx)) == set(sx)
-    reader.remove_document(SX)  # its own commit
-    assert reader.get(qcy + sx) == {} and reader.search_dense(np.ones(reader.manifest.dim, dtype=np.float32), 5) == []
-    reader.close()
-
-
 def test_exact_dense_search_goes_without_dense_while_chroma_cannot_be_read(seed_index_copy, embedder, monkeypatch):
     # another process flushing Chroma ("Error finding id") cannot be timed in a test: its ChromaError is raised here
     from chromadb.errors import ChromaError
@@ -278,7 +252,7 @@ def test_exact_dense_search_goes_without_dense_while_chroma_cannot_be_read(seed_
 
     with monkeypatch.context() as patch:
         patch.setattr(type(index.collection), "get", flushing)  # every reopened collection too
-        patch.setattr("rag.index.time.sleep", lambda seconds: None)
+        patch.setattr("rag.index.dense.time.sleep", lambda seconds: None)
         assert index.search_dense(vector, 5) == []  # no error: the question goes on with BM25
     assert len(index.search_dense(vector, 5)) == 5  # the next query reads the vectors again
     index.close()

@@ -290,7 +290,7 @@ def test_the_next_ingest_writes_again_a_vector_chroma_lost_in_a_kill(inputs, tmp
     killed = policy_rag("ingest", inputs.collection, "--data-dir", data, env={KILL_ENV: "document-committed:2"})
     assert killed.returncode == -signal.SIGKILL
     index = ClauseIndex.inspect(data)
-    lost = next(iter(index.vector_refs()))
+    lost = next(iter(index.store.vector_refs()))
     index.collection.delete(ids=[lost])
     index.close()
     assert "have no vector in Chroma" in policy_rag("check", "--data-dir", data).stdout

@@ -21,7 +21,7 @@ def test_the_public_api_loads_on_first_use():
     code = ("import sys, rag\n"
             "assert not any(m.startswith(('langchain', 'chromadb', 'rag.assistant')) for m in sys.modules)\n"
             "from rag import *\n"
-            "assert Assistant.__module__ == 'rag.assistant' and PolicyRetriever.__module__ == 'rag.llm'\n"
+            "assert Assistant.__module__ == 'rag.assistant' and PolicyRetriever.__module__ == 'rag.langchain_retriever'\n"
             "assert issubclass(PolicyRagError, Exception) and Settings().top_k > 0\n"
             "print(sorted(rag.__all__))")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True).stdout
@@ -39,6 +39,7 @@ def test_a_wheel_carries_the_prompts(tmp_path):
     (wheel,) = tmp_path.glob("policy_rag-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert {f"rag/prompt_files/{p.name}" for p in (REPO / "prompts").glob("*.txt")} <= set(names)
+    assert {p.relative_to(REPO).as_posix() for p in (REPO / "rag").rglob("*.py")} <= set(names)
     unpacked = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(unpacked)
     code = ("import rag.prompts as p; assert p.__file__.startswith(%r); "
@@ -62,9 +63,45 @@ def _imports(path: Path) -> set[str]:
 @pytest.mark.parametrize("package", sorted(LAYERS))
 def test_imports_point_one_way(package):
     backwards = {}
-    for path in sorted((REPO / package).glob("*.py")):
+    for path in sorted((REPO / package).rglob("*.py")):
         rel = path.relative_to(REPO).as_posix()
         wrong = (_imports(path) & set(LAYERS)) - LAYERS[package] - {package}
         if wrong and rel not in EDGE:
             backwards[rel] = sorted(wrong)
     assert not backwards, backwards
+
+
+def _module_graph(package: str) -> dict[str, set[str]]:
+    """Module → the modules of the same package it imports (anywhere in it)."""
+    modules = {}
+    for path in (REPO / package).rglob("*.py"):
+        name = ".".join(path.relative_to(REPO).with_suffix("").parts)
+        modules[name.removesuffix(".__init__")] = path
+    graph = {}
+    for name, path in modules.items():
+        deps = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                deps |= {node.module} & set(modules)
+                deps |= {f"{node.module}.{a.name}" for a in node.names} & set(modules)
+            elif isinstance(node, ast.Import):
+                deps |= {a.name for a in node.names} & set(modules)
+        graph[name] = deps - {name}
+    return graph
+
+
+@pytest.mark.parametrize("package", sorted(LAYERS))
+def test_no_import_cycles_inside_a_package(package):
+    graph = _module_graph(package)
+    assert graph, package
+    done: set[str] = set()
+
+    def visit(module: str, path: list[str]) -> None:
+        assert module not in path, " → ".join(path[path.index(module):] + [module])
+        if module not in done:
+            for dep in sorted(graph[module]):
+                visit(dep, [*path, module])
+            done.add(module)
+
+    for module in sorted(graph):
+        visit(module, [])

@@ -23,7 +23,7 @@ from filelock import FileLock
 
 from ingest.build import ingest
 from rag.assistant import Assistant
-from rag.check import check_index
+from rag.index.check import check_index
 from rag.cli import main
 from rag.config import Settings
 from rag.index import KILL_ENV, ClauseIndex
@@ -163,7 +163,7 @@ def test_check_fails_on_a_clause_whose_vector_is_missing(versions, tmp_path):
     data = tmp_path / "data"
     shutil.copytree(versions.v2, data)
     index = ClauseIndex.inspect(data)
-    victim = next(iter(index.vector_refs()))
+    victim = next(iter(index.store.vector_refs()))
     index.collection.delete(ids=[victim])
     index.close()
     result = CliRunner().invoke(main, ["check", "--data-dir", str(data)])

@@ -98,7 +98,7 @@ class AppState:
 
     def __init__(self, settings: Settings, assistant: Assistant | None = None) -> None:
         self.settings = settings
-        self.assistant = assistant or Assistant(settings, many_questions=True)
+        self.assistant = assistant or Assistant(settings)
         self.memo_dir = Path(tempfile.mkdtemp(prefix="policy-rag-memo-"))  # Gradio serves copies from its cache
         weakref.finalize(self, shutil.rmtree, self.memo_dir, ignore_errors=True)  # on exit or when dropped
 
@@ -111,7 +111,7 @@ class AppState:
             self.assistant.embedder.embed_query("预热")
 
     def reload(self) -> None:
-        self.assistant = Assistant(self.settings, embedder=self.assistant.embedder, many_questions=True)
+        self.assistant = Assistant(self.settings, embedder=self.assistant.embedder)
         self.warm()
 
     def documents(self) -> dict[str, dict]:

@@ -70,12 +70,12 @@ def check_index(data_dir: Path, chroma_url: str | None = None) -> CheckReport:
 
 def _check_store(index, documents: dict[str, dict], report: CheckReport) -> None:
     """clauses.sqlite: undamaged; every clause belongs to a document that counts it; manifest.json agrees."""
-    verdict = index.integrity()
+    verdict = index.store.integrity()
     if verdict != "ok":
         report.problems.append(f"clauses.sqlite is damaged ({verdict}); delete the data dir and re-ingest")
         return
     per_doc: Counter[str] = Counter()
-    for clause_id, doc_id, vec_id, data in index.rows():
+    for clause_id, doc_id, vec_id, data in index.store.rows():
         report.clauses += 1
         per_doc[doc_id] += 1
         record = json.loads(data)
@@ -95,8 +95,8 @@ def _check_store(index, documents: dict[str, dict], report: CheckReport) -> None
 
 def _check_vectors(index, report: CheckReport) -> None:
     """Chroma: every clause's vector, with its metadata; vectors no clause points at are orphans."""
-    refs = index.vector_refs()
-    ids = index.chroma_ids()
+    refs = index.store.vector_refs()
+    ids = index.dense.all_ids()
     report.vectors = len(ids)
     if len(set(ids)) != len(ids):
         report.problems.append("Chroma holds duplicate vector ids")
@@ -136,8 +136,8 @@ def _spot_check_search(index, sample: list[str], orphans: int, report: CheckRepo
 
 def _check_bm25(index, report: CheckReport) -> None:
     """bm25/ids.json lists the committed clauses, in order, once each (else queries rebuild BM25 in memory)."""
-    on_disk = index.bm25_ids_on_disk()
-    committed = index.all_clause_ids()
+    on_disk = index.bm25.ids_on_disk()
+    committed = index.store.all_clause_ids()
     if on_disk == committed:
         return
     if on_disk is None:
@@ -205,7 +205,6 @@ def _check_files(documents: dict[str, dict], report: CheckReport) -> None:
         digest = file_hash(path)
         if any(documents[d]["file_hash"] != digest for d in doc_ids):
             report.stale.append(f"{file}: changed since it was indexed; run `policy-rag ingest`")
-
 
 
 @click.command("check")
