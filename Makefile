@@ -27,7 +27,9 @@ run: $(STAMP)
 	$(BIN)/policy-rag ingest corpus || test $$? -eq 2
 	$(BIN)/policy-rag serve
 
-# The tests, then the answer-quality gate: eval/qa.jsonl over a fresh index of corpus/ (fails below eval/thresholds.toml).
+# The tests, then the answer-quality gates (fail below eval/thresholds.toml): eval/qa.jsonl over a fresh index of
+# corpus/, and the held-out staff questions over eval/staff/corpus/.
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 	$(BIN)/policy-rag eval --answerer extractive --data-dir "$$(mktemp -d)" --out artifacts/eval
+	$(BIN)/policy-rag eval --qa eval/staff/qa.jsonl --answerer extractive --data-dir "$$(mktemp -d)" --out artifacts/eval-staff

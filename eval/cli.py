@@ -38,11 +38,15 @@ BENCH_NAMES = ("legal_dc", "ncp_policy_qa")
 @click.option("--abstain-split", is_flag=True,
               help="Bench only: index a fixed half of the corpus (reposts kept together) and score refusals: "
                    "questions answered only in the other half must be refused, the others answered.")
+@click.option("--fit-abstain", is_flag=True,
+              help="Fit the answer-or-refuse model on the dev halves (eval/qa.jsonl, ncp_policy_qa over half its "
+                   "corpus, legal_dc), write rag/data/abstain.json, print the trade-off on every half.")
 @click.option("--thresholds", type=click.Path(path_type=Path, dir_okay=False), default=EVAL_DIR / "thresholds.toml",
               show_default="eval/thresholds.toml", help="Gate: exit 1 when a metric is worse than its threshold.")
 def eval_command(qa_path: Path, corpus_dir: Path | None, out_dir: Path | None, answerer: str | None, data_dir: Path | None,
                  compare: Path | None, baseline: str | None, bench: str | None, bench_dir: Path | None,
-                 limit: int | None, max_docs: int | None, abstain_split: bool, thresholds: Path) -> None:
+                 limit: int | None, max_docs: int | None, abstain_split: bool, fit_abstain: bool,
+                 thresholds: Path) -> None:
     """Answer and score every QA item (exit 1 when a metric is below eval/thresholds.toml)."""
     from rag.cli import settings_from
     from rag.errors import PolicyRagError
@@ -51,7 +55,14 @@ def eval_command(qa_path: Path, corpus_dir: Path | None, out_dir: Path | None, a
         corpus_dir = qa_path.parent / "corpus"  # eval/staff/qa.jsonl asks about eval/staff/corpus/
     settings = settings_from(data_dir=data_dir, answerer=answerer, corpus_dir=corpus_dir)
     try:
-        if abstain_split:
+        if fit_abstain:
+            from eval.abstain_fit import fit_abstain as fit, print_report
+            from eval.bench import DEFAULT_BENCH_DIR
+
+            print_report(fit(settings, bench_dir or DEFAULT_BENCH_DIR, progress=lambda m: click.echo(m, err=True)),
+                         click.echo)
+            passed = True
+        elif abstain_split:
             if not bench:
                 raise click.UsageError("--abstain-split goes with --bench NAME")
             passed = _run_abstain_split(settings, bench, bench_dir, out_dir, limit)

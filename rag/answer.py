@@ -9,7 +9,8 @@ from itertools import compress
 from typing import Protocol
 
 from rag.citations import check_citations, fold, split_sentences
-from rag.question import Question, places_in, rarity
+from rag.abstain import AbstainModel, default_model, signals
+from rag.question import Question, rarity
 from rag.records import Answer, Citation, Clause, Hit
 from rag.sentences import clause_sentences, spelt_in, strip_marker
 from rag.tokens import spellings
@@ -73,23 +74,28 @@ class ExtractiveAnswerer:
     """
 
     def __init__(self, related: Callable[[Clause], list[Clause]] | None = None, *,
-                 max_missing: float = 0.2) -> None:
+                 model: AbstainModel | None = None) -> None:
         self.related = related or (lambda clause: [])
-        self.max_missing = max_missing
+        self.model = model or default_model()
 
     # ---- entry ----------------------------------------------------------------------------
     def answer(self, question: Question | str, hits: Sequence[Hit]) -> Answer:
         question = Question.of(question)
         candidates = self.score_sentences(question, hits)
-        if self.should_abstain(question, hits, candidates):
-            return self.abstain(question, hits)
-        if question.intent.compare and len({h.clause.doc_id for h in hits[:10]}) > 1:
-            picked = self.pick_per_document(candidates)
+        refuse, values, confidence = self.decide(question, hits, candidates)
+        if refuse:
+            answer = self.abstain(question, hits)
+        elif question.intent.compare and len({h.clause.doc_id for h in hits[:10]}) > 1:
+            answer = compose(question, self.pick_per_document(candidates), hits)
         elif question.intent.list:
-            picked = self.pick_list(question, candidates)
+            answer = compose(question, self.pick_list(question, candidates), hits)
         else:
             picked = self.pick_best(candidates)
-        return compose(question, picked, hits)
+            if question.intent.quantity or question.intent.when:  # lead with the sentence holding the figure
+                picked.sort(key=lambda c: not NUMBERISH.search(c.sentence))
+            answer = compose(question, picked, hits)
+        answer.signals, answer.confidence = values, confidence
+        return answer
 
     # ---- scoring --------------------------------------------------------------------------
     def score_sentences(self, question: Question, hits: Sequence[Hit]) -> list[Candidate]:
@@ -127,22 +133,16 @@ class ExtractiveAnswerer:
         out.sort(key=lambda c: -c.score)
         return out
 
-    def should_abstain(self, question: Question, hits: Sequence[Hit], candidates: list[Candidate]) -> bool:
+    def decide(self, question: Question, hits: Sequence[Hit], candidates: list[Candidate]) -> tuple[bool, dict, float | None]:
+        """(abstain?, the signals, the probability that the corpus answers) from the fitted model (rag/abstain.py)."""
         if not hits or not candidates:
-            return True
-        top_text = "".join(h.clause.index_text() for h in hits[:5])
-        # a document's province counts as mentioned (秦创原's plan is about 陕西 in every clause)
-        top_text += "".join(p for h in hits[:5] for p in places_in(h.clause.title))
-        # a year or figure the question names must be in the evidence (2030年 when the plan says 2026年)
-        if any(figure not in top_text for figure in re.findall(r"\d{2,}", question.text)):
-            return True
-        # the subject of the question (河南, 安家费, 利率) must be in the evidence
-        if missing_share(list(question.content_terms), top_text) >= self.max_missing:
-            return True
-        # a "how much" question needs a figure in the sentences that answer it
-        if question.intent.quantity and not NUMBERISH.search(candidates[0].sentence):
-            return True
-        return False
+            return True, {}, None
+        best = candidates[0]
+        values = signals(question, hits, best.sentence, best.score, best.coverage)
+        p = self.model.probability(values)
+        # a year or figure the question names that no retrieved clause holds (2030年 where the plan says 2026年):
+        # whatever the other signals say, these clauses do not answer it
+        return p < self.model.threshold or values["figure_missing"] > 0, values, p
 
     # ---- picking --------------------------------------------------------------------------
     def pick_best(self, candidates: list[Candidate], limit: int = MAX_SENTENCES) -> list[Candidate]:

@@ -23,6 +23,7 @@ class Assistant:
     def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
         self.settings = settings
         self._embedder = embedder
+        self.abstain_model = None  # the answer-or-refuse model: None for the fitted one (rag/abstain.py)
 
     @cached_property
     def embedder(self) -> Embedder:
@@ -63,7 +64,7 @@ class Assistant:
 
     def answerer(self, name: str | None = None):
         name = name or self.settings.answerer
-        extractive = ExtractiveAnswerer(related=self.related)
+        extractive = ExtractiveAnswerer(related=self.related, model=self.abstain_model)
         if name == "llm":
             from rag.llm import LLMAnswerer
 

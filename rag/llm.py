@@ -65,12 +65,14 @@ class LLMAnswerer:
         return final
 
     def stream(self, question: Question | str, hits: Sequence[Hit]) -> Iterator[str | Answer]:
-        """Yield text chunks as the model writes them, then the checked Answer."""
+        """Yield text chunks as the model writes them, then the checked Answer. The model decides whether the
+        sources answer the question (its abstain token); the extractive refusal does not veto it, and the
+        citation check still runs on what it writes."""
         question = Question.of(question)
-        gate = self.fallback.answer(question, hits)
-        if gate.abstained:  # the same evidence gate as the extractive answerer: no model call needed
-            yield gate.text
-            yield gate
+        if not hits:  # nothing retrieved: nothing to ask the model about
+            answer = self.fallback.abstain(question, hits)
+            yield answer.text
+            yield answer
             return
         sources = list(hits[:MAX_SOURCES])
         parts: list[str] = []

@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 
 from rag.citations import arabic_numerals
-from rag.tokens import abbreviations, bigram_tokens, jieba_dictionary, pos_cut, spellings, words
+from rag.tokens import alternatives, bigram_tokens, jieba_dictionary, pos_cut, spellings, words
 
 # Question intents, from the way staff phrase questions.
 QUANTITY = re.compile(r"多少|(?<!哪)几[个项家所名年成]|比例|比重|数量|规模|金额|多大|多高|多长|目标|指标|达到|超过|占比|百分")
@@ -43,6 +43,7 @@ FRAMING = frozenset(
     什么 怎么 如何 回事 怎么回事 一年 一共 具体 主要 分别 各自 打算 准备 哪几个 哪些地方 几环 哪几 说法 规划 大力
     省里 两省 政府 国家 初衷 宗旨 意图 用意""".split()
 )
+PLACE_NAME = re.compile(r"[\u4e00-\u9fff]{2,8}(?:省|市|县|区|州|盟|旗|镇|乡)")  # jieba tags new ones n
 CONTENT_FLAGS = frozenset("n nr ns nt nz nw vn eng j nrt nrfg".split())
 _BIGRAM_CHARS = re.compile(r"[^\u4e00-\u9fff0-9A-Za-z%]")
 
@@ -76,6 +77,7 @@ class Question:
     intent: Intent
     terms: tuple[Term, ...]            # key terms, framing words dropped
     content_terms: tuple[str, ...]     # nouns and names (jieba POS): what the evidence must mention
+    place_terms: tuple[str, ...]       # the place names among them (大理市, 广西)
     places: frozenset[str]             # provinces named (秦创原 is Shaanxi's)
     years: frozenset[int]              # years named (a range counts every year in it)
     kinds: frozenset[str]              # kinds of clause asked for (rag.question.KINDS)
@@ -98,11 +100,12 @@ class Question:
             compare=bool(COMPARE.search(text)) or len(places) > 1,
             purpose=purpose,
         )
-        full = [f for short, fulls in abbreviations().items() if short in text for f in fulls if f not in text]
-        tokens = (*cut, *bigram_tokens(text), *(w for f in full for w in words(f)))
+        tokens = (*cut, *bigram_tokens(text), *(w for alt in alternatives(text) for w in words(alt)))
         stripped = _BIGRAM_CHARS.sub("", text)
+        content = _content_terms(text)
         return cls(
-            text=text, intent=intent, terms=_key_terms(cut), content_terms=_content_terms(text), places=places,
+            text=text, intent=intent, terms=_key_terms(cut), content_terms=tuple(w for w, _ in content),
+            place_terms=tuple(w for w, flag in content if flag == "ns" or PLACE_NAME.fullmatch(w)), places=places,
             years=frozenset(years_in(text)), kinds=frozenset(k for k, rx in KINDS.items() if rx.search(text)),
             bigrams=frozenset(stripped[i : i + 2] for i in range(len(stripped) - 1)), tokens=tokens,
         )
@@ -127,13 +130,14 @@ def _key_terms(cut: tuple[str, ...]) -> tuple[Term, ...]:
     return tuple(Term(t, w, spellings(t)) for t, w in weights.items())
 
 
-def _content_terms(text: str) -> tuple[str, ...]:
-    terms: list[str] = []
+def _content_terms(text: str) -> list[tuple[str, str]]:
+    """(word, jieba POS flag) of the nouns and names of `text`, framing words left out."""
+    terms: list[tuple[str, str]] = []
     for word, flag in pos_cut(text):
         word = word.strip().lower().lstrip("和与及或的")  # jieba's HMM glues 和 to a new word: 和战新
-        if flag in CONTENT_FLAGS and len(word) >= 2 and word not in FRAMING and word not in terms:
-            terms.append(word)
-    return tuple(terms)
+        if flag in CONTENT_FLAGS and len(word) >= 2 and word not in FRAMING and word not in (w for w, _ in terms):
+            terms.append((word, flag))
+    return terms
 
 
 def rarity(word: str) -> float:

@@ -139,6 +139,9 @@ class Answer:
     unsupported: list[Unsupported] = field(default_factory=list)
     timings_ms: dict[str, float] = field(default_factory=dict)
     notices: list[str] = field(default_factory=list)
+    # what the answer-or-refuse decision saw (rag/abstain.py), and its probability that the corpus answers
+    signals: dict[str, float] = field(default_factory=dict, repr=False)
+    confidence: float | None = None
 
     def as_text(self) -> str:
         """The answer as staff paste it: the text, any notices, the numbered memo-ready sources (page where known)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 _USERDICT = Path(__file__).parent / "data" / "userdict.txt"
 _ABBREVIATIONS = Path(__file__).parent / "data" / "abbreviations.txt"
+_SYNONYMS = Path(__file__).parent / "data" / "synonyms.txt"
 _lock = threading.Lock()
 
 # Function words and boilerplate that carry no retrieval signal in policy text.
@@ -59,8 +60,30 @@ def pos_cut(text: str) -> list[tuple[str, str]]:
 
 
 def spellings(term: str) -> tuple[str, ...]:
-    """`term` and the same with an abbreviation in it written out: 社保缴费 → 社保缴费, 社会保险缴费."""
-    return (term, *(term.replace(short, f) for short, fulls in abbreviations().items() if short in term for f in fulls))
+    """`term`, the same with an abbreviation in it written out (社保缴费 → 社会保险缴费) and with a word of a
+    synonym group in it written as each other word of the group (奖补资金 → 补贴资金, 补助资金, 资助资金)."""
+    out = [term]
+    for short, others in (*abbreviations().items(), *synonyms().items()):
+        if short in term:
+            out += [term.replace(short, other) for other in others if term.replace(short, other) not in out]
+    return tuple(out)
+
+
+def alternatives(text: str) -> list[str]:
+    """The full forms and synonyms of the abbreviations and group words `text` holds, that it does not hold."""
+    found = [alt for short, alts in (*abbreviations().items(), *synonyms().items()) if short in text for alt in alts]
+    return [alt for alt in dict.fromkeys(found) if alt not in text]
+
+
+@cache
+def synonyms() -> dict[str, tuple[str, ...]]:
+    """Word → the other words of its synonym group, from data/synonyms.txt."""
+    table: dict[str, tuple[str, ...]] = {}
+    for line in _SYNONYMS.read_text(encoding="utf-8").splitlines():
+        group = line.split("#", 1)[0].split()
+        for word in group:
+            table[word] = tuple(w for w in group if w != word)
+    return table
 
 
 def jieba_dictionary() -> tuple[int, dict[str, int]]:

@@ -167,6 +167,27 @@ def test_llm_answerer_removes_invalid_markers_and_flags_wrong_figures(seed_index
     assert answer.unsupported and "9000亿" in answer.unsupported[0].reason
 
 
+def test_the_model_decides_whether_to_answer_and_its_citations_are_still_checked(seed_index_dir, embedder):
+    # with a model configured, the model reads the sources and decides (no extractive refusal stands in
+    # front of it), and what it writes is still checked against the cited clause
+    question = "陕西那个平台三年计划里，技术交易额最后要冲到什么量级？"
+
+    def reads_the_sources(messages):  # a model that cites the source holding the figure
+        sources = re.findall(r'<source id="(\d+)"[^>]*>(.*?)</source>', messages[-1]["content"], re.S)
+        n = next((n for n, text in sources if "6000亿元" in text), None)
+        return f"全省技术合同成交额突破6000亿元[{n}]。" if n else "【无法回答】"
+
+    with FakeOpenAI(reads_the_sources) as server:
+        answered = _llm_assistant(seed_index_dir, embedder, server.url).ask(question)
+    assert len(server.requests) == 1 and not answered.abstained and not answered.unsupported
+    with FakeOpenAI(lambda m: "【无法回答】资料中没有相关内容。") as server:
+        refused = _llm_assistant(seed_index_dir, embedder, server.url).ask("河南省给博士的安家费是多少？")
+    assert len(server.requests) == 1 and refused.abstained and not refused.citations
+    with FakeOpenAI(lambda m: "河南省给博士安家费50万元[1]。") as server:
+        checked = _llm_assistant(seed_index_dir, embedder, server.url).ask("河南省给博士的安家费是多少？")
+    assert checked.unsupported and "50万" in checked.unsupported[0].reason
+
+
 def test_llm_answer_citing_nothing_falls_back_to_extractive(seed_index_dir, embedder):
     with FakeOpenAI(lambda m: "大约六千亿。") as server:
         answer = _llm_assistant(seed_index_dir, embedder, server.url).ask("秦创原到2026年技术合同成交额要达到多少？")
