@@ -93,6 +93,8 @@ class ExtractiveAnswerer:
             picked = self.pick_best(candidates)
             if question.intent.quantity or question.intent.when:  # lead with the sentence holding the figure
                 picked.sort(key=lambda c: not NUMBERISH.search(c.sentence))
+            else:
+                picked = _with_next_sentence(picked)
             answer = compose(question, picked, hits)
         answer.signals, answer.confidence = values, confidence
         return answer
@@ -194,6 +196,22 @@ class ExtractiveAnswerer:
         text = ABSTAIN_MESSAGE + (f"最接近的条款：{closest}。" if closest else "")
         return Answer(question=Question.of(question).text, text=text, abstained=True, citations=[],
                       retrieved=list(hits))
+
+
+def _with_next_sentence(picked: list[Candidate], max_chars: int = 160) -> list[Candidate]:
+    """A what / how question: the best sentence often restates the question (蔡奇到通州调研……) and the next one
+    of its clause says what was asked (他强调……); add it when the answer stays short."""
+    best = picked[0]
+    bodies = [s.body for s in clause_sentences(best.hit.clause.text)]
+    if best.sentence not in bodies:
+        return picked
+    after = [b for b in bodies[bodies.index(best.sentence) + 1 :] if len(b) >= 4][:1]
+    if not after or after[0] in {p.sentence for p in picked}:
+        return picked
+    if sum(len(p.sentence) for p in picked) + len(after[0]) > max_chars:
+        return picked
+    extra = Candidate(after[0], best.hit, best.rank, best.score, best.coverage)
+    return sorted([*picked, extra], key=lambda c: (c.rank, c.hit.clause.text.find(c.sentence)))
 
 
 def _adds_information(candidate: Candidate, picked: list[Candidate]) -> bool:

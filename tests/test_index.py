@@ -182,13 +182,24 @@ def test_sentence_transformers_embedder_with_a_bundled_model(tmp_path):
     assert manifest["embedder"].startswith("sentence-transformers:")
 
 
+def test_the_dense_search_is_chosen_when_the_index_opens(seed_index_dir, monkeypatch):
+    import rag.index.dense
+
+    small = ClauseIndex.inspect(seed_index_dir)
+    monkeypatch.setattr(rag.index.dense, "EXACT_SEARCH_MAX", small.count() - 1)
+    large = ClauseIndex.inspect(seed_index_dir)
+    assert small.dense.exact and not large.dense.exact
+    small.close()
+    large.close()
+
+
 def test_a_long_document_allow_list_filters_after_the_dense_search(seed_index_dir, embedder, monkeypatch):
     # the laws' province filter allows ~2,000 documents: applied to the nearest vectors, not as a Chroma
     # filter; it must give what the Chroma filter gives
     import rag.index.dense
 
-    monkeypatch.setattr(rag.index.dense, "EXACT_SEARCH_MAX", 0)  # the laws are searched in Chroma
     index = ClauseIndex.inspect(seed_index_dir)
+    index.dense.exact = False  # as the laws are searched: in Chroma
     vector = embedder.embed_query("山西的技术合同成交额")
     in_chroma = index.search_dense(vector, 5, [SX])
     monkeypatch.setattr(rag.index.dense, "FILTER_IN_CHROMA_MAX", 0)
@@ -202,19 +213,18 @@ def test_a_long_document_allow_list_filters_after_the_dense_search(seed_index_di
 QUESTIONS = ("秦创原到2026年技术合同成交额要达到多少？", "山西怎样培育创新型企业？", "科技成果转化", "人才引进的政策有哪些")
 
 
-def test_exact_dense_search_agrees_with_chroma(seed_index_dir, embedder, monkeypatch):
+def test_exact_dense_search_agrees_with_chroma(seed_index_dir, embedder):
     # a small index is searched in memory (a dot product over every committed vector), a large one in
     # Chroma's HNSW index: on the seeds (64 vectors, where HNSW is exact) both must give the same clauses
-    import rag.index.dense
 
     index = ClauseIndex.inspect(seed_index_dir)
     for question in QUESTIONS:
         vector = embedder.embed_query(question)
         for docs in (None, [SX]):
             exact = index.search_dense(vector, 10, docs)
-            monkeypatch.setattr(rag.index.dense, "EXACT_SEARCH_MAX", 0)
+            index.dense.exact = False
             chroma = index.search_dense(vector, 10, docs)
-            monkeypatch.setattr(rag.index.dense, "EXACT_SEARCH_MAX", 20_000)
+            index.dense.exact = True
             assert [c for c, _ in exact] == [c for c, _ in chroma], question
             assert all(abs(a - b) < 1e-3 for (_, a), (_, b) in zip(exact, chroma, strict=True))
             assert [s for _, s in exact] == sorted((s for _, s in exact), reverse=True)

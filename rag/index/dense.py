@@ -1,6 +1,6 @@
 """The clause vectors: stored in Chroma (embedded, or a `chroma run` server), searched exactly in memory
-for a small index (≤ EXACT_SEARCH_MAX clauses: a dot product over every committed vector) and through
-Chroma's HNSW index for a large one. Only vectors of committed clauses are ever hits."""
+for an index that holds at most EXACT_SEARCH_MAX clauses when it is opened (a dot product over every committed
+vector) and through Chroma's HNSW index for a larger one. Only vectors of committed clauses are ever hits."""
 
 from __future__ import annotations
 
@@ -105,6 +105,7 @@ class DenseStore:
         self.chroma_url = chroma_url
         self.store = store
         self.embedder, self.embed_chars = embedder, embed_chars  # what the vector cache is keyed by
+        self.exact = store.count() <= EXACT_SEARCH_MAX  # the search, chosen once
         self._collection = None
         self._lock = threading.Lock()  # the collection and the exact vectors: warm_up() may build them
         self._exact: ExactVectors | None = None
@@ -126,7 +127,7 @@ class DenseStore:
         """Load what the first search needs (the vectors of a small index, else Chroma's HNSW index: ≈ 1 s
         for the laws' 126 k vectors), for a background thread while the main one loads jieba and BM25."""
         try:
-            if self.store.count() <= EXACT_SEARCH_MAX:
+            if self.exact:
                 self._exact_vectors()
             else:
                 self.collection.query(query_embeddings=[np.full(dim, dim ** -0.5, dtype=np.float32)], n_results=1,
@@ -217,7 +218,7 @@ class DenseStore:
         k = min(k, committed)
         if k <= 0:
             return []
-        if committed <= EXACT_SEARCH_MAX:
+        if self.exact:
             exact = self._exact_vectors()
             return exact.search(vector, k, doc_ids) if exact is not None else []
         if doc_ids and len(doc_ids) > FILTER_IN_CHROMA_MAX:
