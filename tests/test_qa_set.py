@@ -391,31 +391,58 @@ def test_label_well_formedness(label, ok):
 
 # ---------------------------------------------------------------------------- tests: the set
 
-def test_lines_are_json_objects_unescaped():
-    lines = load_lines()
-    assert lines, "eval/qa.jsonl is empty"
+def assert_json_lines(lines: list[str], name: str) -> None:
+    """Every line of a QA file is one JSON object, written with ensure_ascii=False."""
+    assert lines, f"{name} is empty"
     for n, line in enumerate(lines, 1):
         assert line.strip(), f"line {n} is blank"
         assert "\\u" not in line, f"line {n}: write with ensure_ascii=False"
         assert isinstance(json.loads(line), dict), f"line {n} is not a JSON object"
 
 
-def test_every_item_is_valid():
-    corpus = load_corpus()
+def assert_items_valid(items, check) -> None:
+    """`check(item)` finds no problem with any item (all problems listed by id)."""
     problems = {}
-    for item in load_items():
-        errs = check_item(item, corpus)
+    for item in items:
+        errs = check(item)
         if errs:
-            problems[item.get("id", "?")] = errs
+            problems[item.get("id", "?") if isinstance(item, dict) else "?"] = errs
     assert not problems, json.dumps(problems, ensure_ascii=False, indent=1)
 
 
-def test_ids_and_questions_unique():
-    items = load_items()
+def mutated(factory, **changes):
+    """A maker of a broken copy of an item: each field set to a value (or a function of the item), or removed
+    (KeyError)."""
+    def make():
+        it = factory()
+        for k, v in changes.items():
+            if v is KeyError:
+                it.pop(k)
+            else:
+                it[k] = v(it) if callable(v) else v
+        return it
+    return make
+
+
+def assert_unique(items) -> None:
+    """No id and no question (normalised) twice."""
     ids = Counter(i["id"] for i in items)
     assert not [k for k, n in ids.items() if n > 1], "duplicate ids"
     qs = Counter(norm(i["question"]) for i in items)
     assert not [k for k, n in qs.items() if n > 1], "duplicate questions"
+
+
+def test_lines_are_json_objects_unescaped():
+    assert_json_lines(load_lines(), "eval/qa.jsonl")
+
+
+def test_every_item_is_valid():
+    corpus = load_corpus()
+    assert_items_valid(load_items(), lambda item: check_item(item, corpus))
+
+
+def test_ids_and_questions_unique():
+    assert_unique(load_items())
 
 
 def test_counts_and_distribution():
@@ -480,16 +507,7 @@ def _corruptions():
     neg_item = lambda: _first(lambda i: i["doc"] == "none")
     alt_item = lambda: _first(lambda i: i["id"] == "qcy-003")  # 一、 and 二、（一）3. both give 6000亿元
 
-    def mut(factory, **changes):
-        def make():
-            it = factory()
-            for k, v in changes.items():
-                if v is KeyError:
-                    it.pop(k)
-                else:
-                    it[k] = v(it) if callable(v) else v
-            return it
-        return make
+    mut = mutated
 
     return {
         "missing field": mut(single, clause=KeyError),

@@ -27,6 +27,8 @@ from pathlib import Path
 import pytest
 
 from tests.test_qa_set import Doc, Segment, find_all, label_ok, norm, parse_doc
+from tests.test_qa_set import assert_items_valid, assert_json_lines, assert_unique, mutated
+from tests.test_qa_set import load_lines as qa_set_lines
 
 ROOT = Path(__file__).resolve().parents[1]
 STAFF_DIR = ROOT / "eval" / "staff"
@@ -225,8 +227,8 @@ def check_item(item: object, corpus: dict[str, Doc] | None = None) -> list[str]:
 # ---------------------------------------------------------------------------- loading
 
 
-def load_lines(path: Path = QA_PATH) -> list[str]:
-    return path.read_text(encoding="utf-8").splitlines()
+def load_lines() -> list[str]:
+    return qa_set_lines(QA_PATH)
 
 
 @lru_cache(maxsize=1)
@@ -304,30 +306,16 @@ def test_parser_labels(doc, snippet, label):
 
 
 def test_lines_are_json_objects_unescaped():
-    lines = load_lines()
-    assert lines, "eval/staff/qa.jsonl is empty"
-    for n, line in enumerate(lines, 1):
-        assert line.strip(), f"line {n} is blank"
-        assert "\\u" not in line, f"line {n}: write with ensure_ascii=False"
-        assert isinstance(json.loads(line), dict), f"line {n} is not a JSON object"
+    assert_json_lines(load_lines(), "eval/staff/qa.jsonl")
 
 
 def test_every_item_is_valid():
     corpus = load_corpus()
-    problems = {}
-    for item in load_items():
-        errs = check_item(item, corpus)
-        if errs:
-            problems[item.get("id", "?") if isinstance(item, dict) else "?"] = errs
-    assert not problems, json.dumps(problems, ensure_ascii=False, indent=1)
+    assert_items_valid(load_items(), lambda item: check_item(item, corpus))
 
 
 def test_ids_and_questions_unique():
-    items = load_items()
-    ids = Counter(i["id"] for i in items)
-    assert not [k for k, n in ids.items() if n > 1], "duplicate ids"
-    qs = Counter(norm(i["question"]) for i in items)
-    assert not [k for k, n in qs.items() if n > 1], "duplicate questions"
+    assert_unique(load_items())
 
 
 def test_counts_and_distribution():
@@ -370,16 +358,7 @@ def _corruptions():
     art = lambda: _first(lambda i: i["doc"] == "gszx")
     neg = lambda: _first(lambda i: i["doc"] == NONE)
 
-    def mut(factory, **changes):
-        def make():
-            it = factory()
-            for k, v in changes.items():
-                if v is KeyError:
-                    it.pop(k)
-                else:
-                    it[k] = v(it) if callable(v) else v
-            return it
-        return make
+    mut = mutated
 
     return {
         "missing field": mut(fact, clause=KeyError),
