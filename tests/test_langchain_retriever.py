@@ -51,3 +51,10 @@ def test_async_and_metadata(seed_index_dir):
     top = docs[0].metadata
     assert top["doc_id"] == QCY and top["title"].startswith("秦创原") and top["label"] and top["clause_id"]
     assert "6000亿元" in " ".join(d.page_content for d in docs)
+
+
+def test_langchain_retriever_returns_clause_documents(assistant):
+    from rag.langchain_retriever import PolicyRetriever
+
+    docs = PolicyRetriever(assistant=assistant, k=3).invoke("技术合同成交额")
+    assert len(docs) == 3 and docs[0].metadata["label"] and docs[0].metadata["title"]
