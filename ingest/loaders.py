@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from ingest.metadata import extract as extract_metadata
+from ingest.metadata import merged
 from ingest.clean import clean_pages, clean_text, starts_with_marker, strip_markdown
 from ingest.encoding import decode_text
 from rag.errors import DocumentReadError, UnsupportedFormatError
@@ -59,15 +61,16 @@ def load_documents(path: Path, root: Path | None = None, max_bytes: int | None =
         return load_jsonl(data, name)
     parsed = _parse(suffix, data, name)
     sidecar = _read_sidecar(path, name)
+    title = sidecar.pop("title", "") or parsed.title
     return [
         Document(
             doc_id=name,
             source=name,
-            title=sidecar.pop("title", "") or parsed.title,
+            title=title,
             text=parsed.text,
             content_hash=hashlib.sha256(data).hexdigest(),
             pages=parsed.pages,
-            meta={**parsed.meta, **sidecar},
+            meta=merged(extract_metadata(title, parsed.text), parsed.meta, sidecar),
         )
     ]
 
@@ -490,7 +493,8 @@ def _jsonl_document(raw: bytes, name: str, number: int) -> Document:
         raise DocumentReadError(f"{name}: line {number}: empty text")
     doc_id = f"{name}#{record.get('id') or f'line{number}'}"
     title = clean_title(str(record.get("title") or "")) or text.split("\n", 1)[0][:80]
-    meta = {key: _meta_value(record[key]) for key in JSONL_META_FIELDS if record.get(key) not in (None, "")}
+    meta = merged(extract_metadata(title, text),
+                  {key: _meta_value(record[key]) for key in JSONL_META_FIELDS if record.get(key) not in (None, "")})
     content_hash = hashlib.sha256(raw).hexdigest()
     return Document(doc_id=doc_id, source=name, title=title, text=text, content_hash=content_hash, meta=meta)
 

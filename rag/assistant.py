@@ -82,10 +82,25 @@ class Assistant:
             return []
         return [c for c in doc_clauses if len(c.path) == depth and c.path[: depth - 1] == clause.path[:-1]]
 
+    def validity_notices(self, answer: Answer) -> list[str]:
+        """A cited document that is repealed, expired or not yet in force is named as such, with its replacement."""
+        cited = {c.clause.doc_id for c in answer.citations}
+        if not cited:
+            return []
+        found = self._validity
+        return [found[d].warning for d in sorted(cited) if d in found and found[d].warning]
+
+    @cached_property
+    def _validity(self) -> dict:
+        from rag.validity import statuses
+
+        return statuses(self.index.manifest.documents)
+
     def refresh(self) -> None:
         """See documents another process committed since the last question (an ingest while the app runs)."""
         if self.index.refresh():
             self.__dict__.pop("_document_places", None)
+            self.__dict__.pop("_validity", None)
 
     def search(self, question: Question | str, k: int = 10, doc: str | Sequence[str] | None = None) -> list[Hit]:
         self.refresh()
@@ -169,6 +184,7 @@ class Assistant:
             yield answer.text
         t2 = time.perf_counter()
         answer.retrieved = hits[:10]
+        answer.notices += self.validity_notices(answer)
         answer.timings_ms = {"retrieve": (t1 - t0) * 1000, "answer": (t2 - t1) * 1000, "total": (t2 - t0) * 1000}
         yield answer
 

@@ -63,6 +63,42 @@ def clauses(data_dir: Path | None, doc: str | None, as_json: bool) -> None:
 
 
 @main.command()
+@data_dir_option
+@click.option("--status", type=click.Choice(["现行有效", "尚未施行", "已过有效期", "已被废止或替代"]), default=None,
+              help="Only documents of this status.")
+@click.option("--issuer", default=None, help="Only documents whose issuer contains TEXT.")
+@click.option("--year", type=int, default=None, help="Only documents issued (成文/发布) in YEAR.")
+@click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="Status on this day (YYYY-MM-DD; default today).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+def docs(data_dir: Path | None, status: str | None, issuer: str | None, year: int | None, as_of, as_json: bool) -> None:
+    """List the indexed documents with their 文号, issuer, dates and whether they are in force."""
+    from rag.assistant import Assistant
+    from rag.validity import statuses
+
+    assistant = Assistant(settings_from(data_dir=data_dir))
+    try:
+        documents = assistant.index.documents()
+    except PolicyRagError as err:
+        raise click.ClickException(str(err)) from None
+    found = statuses(documents, as_of.date() if as_of else None)
+    for doc_id, entry in documents.items():
+        meta, st = entry.get("meta") or {}, found[doc_id]
+        if (status and st.status != status) or (issuer and issuer not in meta.get("issuer", "")) or (
+                year and not str(meta.get("date") or meta.get("year") or "").startswith(str(year))):
+            continue
+        if as_json:
+            print_json({"doc_id": doc_id, "title": entry.get("title", ""), "file": entry.get("file"),
+                        **{k: meta.get(k) for k in ("doc_number", "issuer", "date", "effective", "expires", "repeals")},
+                        "status": st.status, "since": st.since, "replaced_by": st.replaced_by, "reason": st.reason})
+        else:
+            number = f"（{meta['doc_number']}）" if meta.get("doc_number") else ""
+            when = meta.get("date") or meta.get("year") or "日期不详"
+            click.echo(f"《{entry.get('title', doc_id)}》{number}\t{meta.get('issuer', '')}\t{when}\t"
+                       + (st.warning or st.status))
+
+
+@main.command()
 @click.argument("question", required=False)
 @click.option("-k", "k", type=int, default=None, help="How many clauses to retrieve (default 5).")
 @click.option("--doc", multiple=True, help="Ask within documents whose title or id contains TEXT (repeatable).")

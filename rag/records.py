@@ -115,6 +115,8 @@ class Citation:
             "start": c.start,
             "end": c.end,
             "memo": self.memo,
+            # the document's metadata (文号, issuer, dates, what it repeals), without the sentences it came from
+            "meta": {k: v for k, v in c.meta.items() if not k.endswith("_from")},
         }
 
 

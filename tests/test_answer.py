@@ -15,7 +15,7 @@ from rag.question import Question
 from .conftest import QCY, SX
 
 ASK_KEYS = {"question", "answer", "abstained", "citations", "retrieved", "unsupported", "timings_ms"}
-CITATION_KEYS = {"n", "clause_id", "doc_id", "title", "label", "headings", "text", "quote", "source", "page",
+CITATION_KEYS = {"n", "clause_id", "doc_id", "title", "label", "headings", "text", "quote", "source", "page", "meta",
                  "start", "end", "memo"}
 
 

@@ -1,0 +1,76 @@
+"""Whether a policy is in force: 现行有效, 尚未施行, 已过有效期, or 已被废止或替代 (by which document of the corpus,
+since when), from the metadata read at ingest (ingest/metadata.py) and the documents that repeal others."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from datetime import date
+from typing import Any
+
+IN_FORCE, NOT_YET, EXPIRED, REPEALED = "现行有效", "尚未施行", "已过有效期", "已被废止或替代"
+STATUSES = (IN_FORCE, NOT_YET, EXPIRED, REPEALED)
+_BRACKETS = str.maketrans("[]（）()［］【】", "〔〕〔〕〔〕〔〕〔〕")
+
+
+@dataclass(frozen=True)
+class Status:
+    """A document's status on a day, and why."""
+
+    doc_id: str
+    title: str
+    status: str
+    since: str | None = None          # the day it expired or was repealed, or takes effect
+    replaced_by: str | None = None    # the title of the document that repeals it
+    reason: str = ""                  # the sentence that says so
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def warning(self) -> str | None:
+        """What an answer citing this document must say, or None when it is in force."""
+        if self.status == REPEALED:
+            return f"《{self.title}》已被《{self.replaced_by}》废止或替代" + (f"（{self.since}起）" if self.since else "")
+        if self.status == EXPIRED:
+            return f"《{self.title}》已过有效期（{self.since}到期）"
+        if self.status == NOT_YET:
+            return f"《{self.title}》尚未施行（{self.since}起施行）"
+        return None
+
+
+def _key(text: str) -> str:
+    return re.sub(r"\s+", "", text).translate(_BRACKETS).strip("《》")
+
+
+def statuses(documents: Mapping[str, Mapping[str, Any]], as_of: date | None = None) -> dict[str, Status]:
+    """The status of every document (doc_id → its manifest entry, with `title` and `meta`) on `as_of` (today)."""
+    today = (as_of or date.today()).isoformat()
+    by_ref: dict[str, str] = {}
+    for doc_id, entry in documents.items():
+        meta = entry.get("meta") or {}
+        by_ref[_key(entry.get("title", ""))] = doc_id
+        if meta.get("doc_number"):
+            by_ref[_key(meta["doc_number"])] = doc_id
+    repealed_by: dict[str, str] = {}
+    for doc_id, entry in documents.items():
+        for ref in filter(None, (entry.get("meta") or {}).get("repeals", "").split("；")):
+            target = by_ref.get(_key(ref))
+            if target and target != doc_id:
+                repealed_by.setdefault(target, doc_id)
+    out = {}
+    for doc_id, entry in documents.items():
+        meta, title = entry.get("meta") or {}, entry.get("title", "")
+        if doc_id in repealed_by:
+            by = documents[repealed_by[doc_id]]
+            by_meta = by.get("meta") or {}
+            out[doc_id] = Status(doc_id, title, REPEALED, by_meta.get("effective") or by_meta.get("date"),
+                                 by.get("title", ""), by_meta.get("repeals_from", ""))
+        elif meta.get("effective") and meta["effective"] > today:
+            out[doc_id] = Status(doc_id, title, NOT_YET, meta["effective"], reason=meta.get("effective_from", ""))
+        elif meta.get("expires") and meta["expires"] < today:
+            out[doc_id] = Status(doc_id, title, EXPIRED, meta["expires"], reason=meta.get("expires_from", ""))
+        else:
+            out[doc_id] = Status(doc_id, title, IN_FORCE, meta.get("effective"))
+    return out
