@@ -23,6 +23,7 @@ class Status:
     status: str
     since: str | None = None          # the day it expired or was repealed, or takes effect
     replaced_by: str | None = None    # the title of the document that repeals it
+    replaced_by_id: str | None = None
     reason: str = ""                  # the sentence that says so
 
     def to_dict(self) -> dict[str, Any]:
@@ -66,7 +67,7 @@ def statuses(documents: Mapping[str, Mapping[str, Any]], as_of: date | None = No
             by = documents[repealed_by[doc_id]]
             by_meta = by.get("meta") or {}
             out[doc_id] = Status(doc_id, title, REPEALED, by_meta.get("effective") or by_meta.get("date"),
-                                 by.get("title", ""), by_meta.get("repeals_from", ""))
+                                 by.get("title", ""), repealed_by[doc_id], by_meta.get("repeals_from", ""))
         elif meta.get("effective") and meta["effective"] > today:
             out[doc_id] = Status(doc_id, title, NOT_YET, meta["effective"], reason=meta.get("effective_from", ""))
         elif meta.get("expires") and meta["expires"] < today:
