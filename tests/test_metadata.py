@@ -104,7 +104,8 @@ def test_docs_command_and_answers_say_when_a_cited_policy_is_replaced(tmp_path, 
     assert out.exit_code == 0, out.output
     rows = {r["doc_id"]: r for r in map(json.loads, out.output.splitlines())}
     assert rows["2016.txt"]["status"] == REPEALED and rows["2016.txt"]["doc_number"] == "国办发〔2016〕82号"
-    assert rows["2016.txt"]["replaced_by"] == new["title"] and rows["2018.txt"]["status"] == IN_FORCE
+    assert rows["2016.txt"]["replaced_by"] == new["title"] and rows["2016.txt"]["replaced_by_id"] == "2018.txt"
+    assert rows["2018.txt"]["status"] == IN_FORCE
     only = CliRunner().invoke(main, ["docs", "--data-dir", str(data), "--status", REPEALED])
     assert only.exit_code == 0 and "2016" in only.output and "进一步" not in only.output.split("已被")[0]
     answer = Assistant(Settings(data_dir=data), embedder=embedder).ask("落实地方政府债务管理制度成效明显的市县有什么倾斜支持？")
