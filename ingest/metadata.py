@@ -16,6 +16,7 @@ EFFECTIVE = re.compile(r"自\s*([^。；\n起]{2,24}?)\s*起\s*(?:施行|实施|
 VALID_UNTIL = re.compile(rf"有效期(?:至|到)\s*{DATE.pattern}")
 VALID_YEARS = re.compile(rf"有效期(?:为)?\s*({_NUM}{{1,3}})\s*年")
 REPEALS = re.compile(r"[^。；\n]*(?:同时废止|予以废止|不再执行|停止执行|同时失效|废止)[^。；\n]*")
+ISO = re.compile(r"\d{4}-\d{2}-\d{2}")
 TITLE_REF = re.compile(r"《([^《》]{4,80})》")
 
 
@@ -38,6 +39,14 @@ def parse_date(match: re.Match[str]) -> str | None:
         return date(year, month, day).isoformat() if year and month and day else None
     except ValueError:
         return None
+
+
+def as_written(match: re.Match[str], found: dict[str, str]) -> str:
+    """The ISO date of a match; a date that does not exist (2月30日) is kept as written, with a warning."""
+    iso = parse_date(match)
+    if iso is None:
+        found.setdefault("warnings", f"{match.group(0)}：日期不存在，按原文保留")
+    return iso or match.group(0)
 
 
 def add_years(iso: str, years: int) -> str:
@@ -79,14 +88,14 @@ def extract(title: str, text: str) -> dict[str, str]:
     m = EFFECTIVE.search(text)
     if m:
         day = DATE.search(m.group(1))
-        when = parse_date(day) if day else found.get("date") if re.search(r"印发|发布|公布|之日", m.group(1)) else None
+        when = as_written(day, found) if day else found.get("date") if re.search(r"印发|发布|公布|之日", m.group(1)) else None
         put("effective", when, sentence_at(text, m.start(), m.end()))
     m = VALID_UNTIL.search(text)
     if m:
-        put("expires", parse_date(DATE.search(m.group(0))), sentence_at(text, m.start(), m.end()))
+        put("expires", as_written(DATE.search(m.group(0)), found), sentence_at(text, m.start(), m.end()))
     m = VALID_YEARS.search(text)
     start = found.get("effective") or found.get("date")
-    if m and start and cn_int(m.group(1)):
+    if m and start and ISO.fullmatch(start) and cn_int(m.group(1)):
         put("expires", add_years(start, cn_int(m.group(1))), sentence_at(text, m.start(), m.end()))
     repealed = []
     for m in REPEALS.finditer(text):

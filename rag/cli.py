@@ -89,7 +89,8 @@ def docs(data_dir: Path | None, status: str | None, issuer: str | None, year: in
             continue
         if as_json:
             print_json({"doc_id": doc_id, "title": entry.get("title", ""), "file": entry.get("file"),
-                        **{k: meta.get(k) for k in ("doc_number", "issuer", "date", "effective", "expires", "repeals")},
+                        **{k: meta.get(k) for k in ("doc_number", "issuer", "date", "effective", "expires", "repeals",
+                                                    "warnings")},
                         "status": st.status, "since": st.since, "replaced_by": st.replaced_by,
                         "replaced_by_id": st.replaced_by_id, "reason": st.reason})
         else:

@@ -41,6 +41,11 @@ class Status:
         return None
 
 
+def _iso(value: str | None) -> bool:
+    """A date read as a real day (one kept as written, 2月30日, decides nothing)."""
+    return bool(value and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value))
+
+
 def _key(text: str) -> str:
     return re.sub(r"\s+", "", text).translate(_BRACKETS).strip("《》")
 
@@ -68,9 +73,9 @@ def statuses(documents: Mapping[str, Mapping[str, Any]], as_of: date | None = No
             by_meta = by.get("meta") or {}
             out[doc_id] = Status(doc_id, title, REPEALED, by_meta.get("effective") or by_meta.get("date"),
                                  by.get("title", ""), repealed_by[doc_id], by_meta.get("repeals_from", ""))
-        elif meta.get("effective") and meta["effective"] > today:
+        elif _iso(meta.get("effective")) and meta["effective"] > today:
             out[doc_id] = Status(doc_id, title, NOT_YET, meta["effective"], reason=meta.get("effective_from", ""))
-        elif meta.get("expires") and meta["expires"] < today:
+        elif _iso(meta.get("expires")) and meta["expires"] < today:
             out[doc_id] = Status(doc_id, title, EXPIRED, meta["expires"], reason=meta.get("expires_from", ""))
         else:
             out[doc_id] = Status(doc_id, title, IN_FORCE, meta.get("effective"))

@@ -57,6 +57,13 @@ def test_the_variants_real_documents_write(text, field, value):
     assert extract("某某省人民政府关于某事的通知", text)[field] == value
 
 
+def test_a_date_that_does_not_exist_is_kept_as_written_with_a_warning():
+    meta = extract("关于某事的通知", "本办法自2020年2月30日起施行，有效期5年。\n2020年2月1日")
+    assert meta["effective"] == "2020年2月30日" and "日期不存在" in meta["warnings"]
+    assert "expires" not in meta  # no guess from a day that does not exist
+    assert statuses({"d": _entry("某办法", **meta)}, date(2026, 1, 1))["d"].status == IN_FORCE
+
+
 def test_a_number_cited_in_the_body_is_not_the_documents_own():
     meta = extract("关于某事的通知", "各市人民政府：\n根据《某办法》（国发〔2019〕5号）精神，现通知如下。")
     assert "doc_number" not in meta
