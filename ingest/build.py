@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from ingest import corrections
 from ingest.clauses import split_clauses
 from ingest.embedding import PassageVectors, VectorRequest
 from ingest.loaders import SUPPORTED_SUFFIXES, is_sidecar, load_documents
@@ -191,6 +192,7 @@ class Ingester:
         self.progress = progress
         self._open_files: dict[str, _OpenFile] = {}
         self._stop = _StopOnSignal()
+        self._corrections: dict[str, dict[str, str]] = {}  # staff's metadata corrections (ingest/corrections.py)
 
     def run(self, paths: Sequence[Path]) -> IngestReport:
         from filelock import FileLock, Timeout
@@ -212,6 +214,7 @@ class Ingester:
 
     def _run_locked(self, paths: Sequence[Path]) -> IngestReport:
         started = time.perf_counter()
+        self._corrections = corrections.load(Path(self.settings.data_dir))
         report = IngestReport()
         index = ClauseIndex.open_for_write(
             self.settings.data_dir, embedder=self.embedder.name, dim=self.embedder.dim,
@@ -306,6 +309,7 @@ class Ingester:
 
     def _start_document(self, doc: Document, file: Path, vectors: PassageVectors, report: IngestReport) -> _Pending:
         """Parse `doc`, send its texts to be embedded, and tokenise it while they are."""
+        doc = replace(doc, meta=corrections.apply(doc.meta, self._corrections.get(doc.doc_id)))
         clauses = split_clauses(doc)  # parse fully before anything old is replaced
         with self._stop.uninterrupted():
             request = vectors.request([embed_text(c, self.settings.embed_chars) for c in clauses])

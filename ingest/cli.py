@@ -62,3 +62,62 @@ def ingest_command(paths: tuple[Path, ...], data_dir: Path | None, chroma_url: s
         summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
         click.echo(f"{report.clauses_total} clauses indexed in {report.seconds:.1f}s ({summary}) → {settings.data_dir}")
     sys.exit(2 if report.failed else 0)
+
+
+@click.command("meta")
+@click.argument("doc")
+@click.option("--set", "sets", multiple=True, metavar="FIELD=VALUE",
+              help="Set a field (doc_number, issuer, date, effective, expires, repeals; dates YYYY-MM-DD). Repeatable.")
+@click.option("--unset", "unsets", multiple=True, metavar="FIELD", help="Remove a field read from the text. Repeatable.")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None,
+              help="Index folder (default .policy-rag/, env POLICY_RAG_DATA_DIR).")
+def meta_command(doc: str, sets: tuple[str, ...], unsets: tuple[str, ...], data_dir: Path | None) -> None:
+    """Show or correct the metadata of the document whose title or id contains DOC.
+
+    A correction applies at once and to every later ingest of the document.
+    """
+    from filelock import FileLock, Timeout
+
+    from ingest import corrections
+    from rag.cli import print_json, settings_from
+    from rag.index import ClauseIndex
+
+    settings = settings_from(data_dir=data_dir)
+    try:
+        change = {}
+        for item in sets:
+            field, sep, value = item.partition("=")
+            if not sep or not value.strip():
+                raise PolicyRagError(f"--set {item!r}: write FIELD=VALUE")
+            change[field.strip()] = value.strip()
+        change |= {field.strip(): "" for field in unsets}
+        for field, value in change.items():
+            corrections.check(field, value)
+        index = ClauseIndex.inspect(settings.data_dir, settings.chroma_url)
+        try:
+            found = index.find_documents(doc)
+            if len(found) != 1:
+                names = "、".join(index.manifest.documents[d].get("title", d) for d in found[:5])
+                raise PolicyRagError(f"{doc!r} matches {len(found)} documents{'：' + names if names else ''}; "
+                                     "give more of the title or the document id")
+            (doc_id,) = found
+            if change:
+                lock = FileLock(str(Path(settings.data_dir) / "ingest.lock"))
+                try:
+                    lock.acquire(timeout=0)
+                except Timeout:
+                    raise PolicyRagError("an ingest is writing to the index; correct the metadata after it") from None
+                try:
+                    saved = corrections.load(settings.data_dir)
+                    saved[doc_id] = saved.get(doc_id, {}) | change
+                    corrections.save(settings.data_dir, saved)
+                    entry = index.manifest.documents[doc_id]
+                    index.set_meta(doc_id, corrections.apply(entry.get("meta") or {}, saved[doc_id]))
+                finally:
+                    lock.release()
+            entry = index.manifest.documents[doc_id]
+        finally:
+            index.close()
+    except PolicyRagError as err:
+        raise click.ClickException(str(err)) from None
+    print_json({"doc_id": doc_id, "title": entry.get("title", ""), "meta": entry.get("meta") or {}})

@@ -151,8 +151,9 @@ def _register_commands() -> None:
     """Commands that live with their own package (their modules import only click at the top)."""
     import importlib
 
-    for module, name in (("ingest.cli", "ingest_command"), ("eval.cli", "eval_command"), ("ui.cli", "serve_command"),
-                         ("eval.latency", "bench_command"), ("rag.index.check", "check_command")):
+    for module, name in (("ingest.cli", "ingest_command"), ("ingest.cli", "meta_command"), ("eval.cli", "eval_command"),
+                         ("ui.cli", "serve_command"), ("eval.latency", "bench_command"),
+                         ("rag.index.check", "check_command")):
         try:
             command = getattr(importlib.import_module(module), name)
         except ModuleNotFoundError as err:

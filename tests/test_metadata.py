@@ -120,3 +120,43 @@ def test_docs_command_and_answers_say_when_a_cited_policy_is_replaced(tmp_path, 
     assert "2016.txt" in cited, answer.text
     assert any("已被《" + new["title"] + "》废止" in n for n in answer.notices), answer.notices
     assert any("国办发〔2016〕82号" in c.memo for c in answer.citations if c.clause.doc_id == "2016.txt")
+
+
+def test_a_correction_applies_at_once_and_survives_re_ingest(tmp_path, embedder):
+    from ingest.build import ingest
+    from rag.cli import main
+    from rag.config import Settings
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    record = _record("govcn-6a9f9a2c64")
+    notice = corpus / "2018.txt"
+    notice.write_text(record["title"] + "\n" + record["text"], encoding="utf-8")
+    data = tmp_path / "data"
+    settings = Settings(data_dir=data)
+    ingest(settings, [corpus], embedder=embedder)
+
+    def docs() -> dict:
+        out = CliRunner().invoke(main, ["docs", "--json", "--data-dir", str(data), "--as-of", "2026-12-03"])
+        assert out.exit_code == 0, out.output
+        return json.loads(out.output.splitlines()[0])
+
+    assert docs()["status"] == IN_FORCE and docs()["doc_number"] == "国办发〔2018〕117号"
+    fixed = CliRunner().invoke(main, ["meta", "进一步加大激励", "--set", "expires=2020-12-31", "--set",
+                                      "doc_number=国办发〔2018〕118号", "--data-dir", str(data)])
+    assert fixed.exit_code == 0, fixed.output
+    assert json.loads(fixed.output)["meta"]["expires"] == "2020-12-31"
+    assert docs()["status"] == EXPIRED and docs()["doc_number"] == "国办发〔2018〕118号"
+    # the file changes and is ingested again: the correction stays
+    notice.write_text(record["title"] + "\n" + record["text"] + "\n附：联系人。", encoding="utf-8")
+    report = ingest(settings, [corpus], embedder=embedder)
+    assert report.documents[0].status == "updated"
+    assert docs()["status"] == EXPIRED and docs()["doc_number"] == "国办发〔2018〕118号"
+    # bad input names the field, and changes nothing
+    for args, says in ((["--set", "expires=明年"], "expires"), (["--set", "colour=red"], "colour"),
+                       (["--set", "issuer"], "FIELD=VALUE")):
+        bad = CliRunner().invoke(main, ["meta", "进一步加大激励", *args, "--data-dir", str(data)])
+        assert bad.exit_code == 1 and says in bad.output
+    assert docs()["status"] == EXPIRED
+    nothing = CliRunner().invoke(main, ["meta", "没有这份文件", "--data-dir", str(data)])
+    assert nothing.exit_code == 1 and "matches 0 documents" in nothing.output

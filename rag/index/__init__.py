@@ -195,6 +195,12 @@ class ClauseIndex:
         kill_point("document-removed")
         self.dense.delete(old)
 
+    def set_meta(self, doc_id: str, meta: dict[str, str]) -> None:
+        """Replace a document's metadata (a staff correction); manifest.json follows."""
+        self.store.set_meta(doc_id, meta)
+        self.manifest.documents[doc_id]["meta"] = meta
+        self._committed().write(self.data_dir)
+
     def rebuild_bm25(self) -> None:
         self.bm25.rebuild()
 

@@ -135,6 +135,17 @@ class ClauseStore:
             self._db.execute("UPDATE documents SET entry = ? WHERE doc_id = ?",
                              (json.dumps(entry, ensure_ascii=False), doc_id))
 
+    def set_meta(self, doc_id: str, meta: dict[str, str]) -> None:
+        """One transaction: the document's metadata in its entry and in every clause record."""
+        with self._db:
+            row = self._db.execute("SELECT entry FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
+            entry = (json.loads(row[0]) if row else {}) | {"meta": meta}
+            self._db.execute("UPDATE documents SET entry = ? WHERE doc_id = ?",
+                             (json.dumps(entry, ensure_ascii=False), doc_id))
+            rows = self._db.execute("SELECT clause_id, data FROM clauses WHERE doc_id = ?", (doc_id,)).fetchall()
+            self._db.executemany("UPDATE clauses SET data = ? WHERE clause_id = ?",
+                                 [(json.dumps(json.loads(d) | {"meta": meta}, ensure_ascii=False), c) for c, d in rows])
+
     def remove_document(self, doc_id: str) -> None:
         with self._db:
             self._db.execute("DELETE FROM clauses WHERE doc_id = ?", (doc_id,))
