@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,59 +41,46 @@ def _assistant(settings: Settings, embedder=None):
     return assistant
 
 
-def _rows(assistant, questions: Sequence[tuple[str, bool]]) -> list[Row]:
-    rows = []
-    for question, answerable in questions:
+def _rows(assistant, questions: Iterable[tuple[str, str, bool]]) -> dict[str, list[Row]]:
+    """(half, question, answerable) → the rows of each half."""
+    out: dict[str, list[Row]] = {"dev": [], "test": []}
+    for half, question, answerable in questions:
         answer = assistant.ask(question)
         if answer.signals:  # no hit at all: refused whatever the model says
-            rows.append((answer.signals, answerable))
-    return rows
+            out[half].append((answer.signals, answerable))
+    return out
 
 
-def qa_rows(settings: Settings, qa_path: Path, corpus_dir: Path, embedder=None) -> dict[str, list[Row]]:
+def qa_rows(settings: Settings, qa_path: Path, corpus_dir: Path, embedder) -> dict[str, list[Row]]:
     from eval.harness import ensure_index, load_qa
 
     own = settings.model_copy(update={"data_dir": Path(settings.data_dir) / "fit" / qa_path.parent.name,
                                       "corpus_dir": corpus_dir})
-    assistant = _assistant(own, embedder)
-    ensure_index(own, assistant.embedder)
-    out: dict[str, list[Row]] = {"dev": [], "test": []}
-    for item in load_qa(qa_path):
-        out[item.get("split") or split_of(item["id"])] += _rows(assistant, [(item["question"], item["type"] != "unanswerable")])
-    return out
+    ensure_index(own, embedder)
+    return _rows(_assistant(own, embedder), ((item.get("split") or split_of(item["id"]), item["question"],
+                                              item["type"] != "unanswerable") for item in load_qa(qa_path)))
 
 
-def ncp_rows(settings: Settings, bench_dir: Path, embedder=None) -> dict[str, list[Row]]:
-    from eval.bench import bench_path, identical_docs, load_items, prepare_index, read_jsonl, split_halves
+def ncp_rows(settings: Settings, bench_dir: Path, embedder) -> dict[str, list[Row]]:
+    from eval.bench import bench_path, index_half, load_items, read_jsonl
 
     name = "ncp_policy_qa"
     items = load_items(name, bench_dir)
-    records = read_jsonl(bench_path(bench_dir, name) / "corpus.jsonl")
-    half = split_halves(records, items, identical_docs(name, bench_dir))
-    assistant = _assistant(settings, embedder)
-    half_settings = settings.model_copy(update={"data_dir": Path(settings.data_dir) / "abstain-split"})
-    own = prepare_index(half_settings, name, bench_dir, assistant.embedder, [r for r in records if r["id"] in half])
-    assistant = _assistant(own, assistant.embedder)
-    out: dict[str, list[Row]] = {"dev": [], "test": []}
-    for item in items:
-        out[split_of(item.id)] += _rows(assistant, [(item.question, any(d in half for d, _, _ in item.spans))])
-    return out
+    own, half = index_half(settings, name, bench_dir, items, read_jsonl(bench_path(bench_dir, name) / "corpus.jsonl"),
+                           embedder)
+    return _rows(_assistant(own, embedder),
+                 ((split_of(i.id), i.question, any(d in half for d, _, _ in i.spans)) for i in items))
 
 
-def legal_rows(settings: Settings, bench_dir: Path, embedder=None) -> dict[str, list[Row]]:
+def legal_rows(settings: Settings, bench_dir: Path, embedder) -> dict[str, list[Row]]:
     from eval.bench import bench_path, identical_docs, load_items, prepare_index, read_jsonl, select_documents
 
     name = "legal_dc"
     items = load_items(name, bench_dir, 200)
     records = read_jsonl(bench_path(bench_dir, name) / "corpus.jsonl")
     chosen = select_documents(records, items, LEGAL_DOCS, identical_docs(name, bench_dir))
-    assistant = _assistant(settings, embedder)
-    own = prepare_index(settings, name, bench_dir, assistant.embedder, chosen)
-    assistant = _assistant(own, assistant.embedder)
-    out: dict[str, list[Row]] = {"dev": [], "test": []}
-    for item in items:
-        out[split_of(item.id)] += _rows(assistant, [(item.question, True)])
-    return out
+    own = prepare_index(settings, name, bench_dir, embedder, chosen)
+    return _rows(_assistant(own, embedder), ((split_of(i.id), i.question, True) for i in items))
 
 
 def tradeoff(model: AbstainModel, rows: Sequence[Row]) -> list[dict[str, Any]]:
@@ -114,11 +101,14 @@ def fit_abstain(settings: Settings, bench_dir: Path, *, out: Path = WEIGHTS, max
                 sources: Sequence[str] = ("qa", "ncp_policy_qa", "legal_dc", "staff"),
                 progress: Callable[[str], None] = print) -> dict[str, Any]:
     """Collect rows, fit on every dev half, write the weights to `out`, return the trade-off on every half."""
+    from rag.embedders import settings_embedder
+
+    embedder = settings_embedder(settings)  # one for every source
     collect = {
-        "qa": lambda: qa_rows(settings, EVAL_DIR / "qa.jsonl", Path(settings.corpus_dir)),
-        "ncp_policy_qa": lambda: ncp_rows(settings, bench_dir),
-        "legal_dc": lambda: legal_rows(settings, bench_dir),
-        "staff": lambda: {"dev": [], **qa_rows(settings, EVAL_DIR / "staff" / "qa.jsonl", EVAL_DIR / "staff" / "corpus")},
+        "qa": lambda: qa_rows(settings, EVAL_DIR / "qa.jsonl", Path(settings.corpus_dir), embedder),
+        "ncp_policy_qa": lambda: ncp_rows(settings, bench_dir, embedder),
+        "legal_dc": lambda: legal_rows(settings, bench_dir, embedder),
+        "staff": lambda: qa_rows(settings, EVAL_DIR / "staff" / "qa.jsonl", EVAL_DIR / "staff" / "corpus", embedder),
     }
     halves: dict[str, dict[str, list[Row]]] = {}
     for source in sources:

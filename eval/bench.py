@@ -445,21 +445,29 @@ def split_halves(records: Sequence[dict[str, Any]], items: Sequence[BenchItem], 
             if int(hashlib.sha1(min(members).encode()).hexdigest(), 16) % 2 == 0 for doc in members}
 
 
+def index_half(settings: Settings, name: str, bench_dir: Path, items: Sequence[BenchItem],
+               records: Sequence[dict[str, Any]], embedder) -> tuple[Settings, set[str]]:
+    """Ingest the fixed half of the bench corpus (split_halves) into <data dir>/abstain-split/; its settings
+    and the ids of the documents in it."""
+    half = split_halves(records, items, identical_docs(name, bench_dir))
+    half_settings = settings.model_copy(update={"data_dir": Path(settings.data_dir) / "abstain-split"})
+    own = prepare_index(half_settings, name, bench_dir, embedder, [r for r in records if r["id"] in half])
+    return own, half
+
+
 def run_abstain_split(settings: Settings, name: str, out_dir: Path, *, bench_dir: Path = DEFAULT_BENCH_DIR,
                       limit: int | None = None, embedder=None) -> dict[str, Any]:
     """Index a fixed half of the bench corpus (split_halves) and ask every question: one whose gold documents
     are all in the other half must be refused, any other answered. Returns abstain recall and false abstain."""
     from eval.harness import write_jsonl
     from rag.assistant import Assistant
+    from rag.embedders import settings_embedder
 
     items = load_items(name, bench_dir, limit)
-    same = identical_docs(name, bench_dir)
     records = read_jsonl(bench_path(bench_dir, name) / "corpus.jsonl")
-    half = split_halves(records, items, same)
-    assistant = Assistant(settings, embedder=embedder)
-    half_settings = settings.model_copy(update={"data_dir": Path(settings.data_dir) / "abstain-split"})
-    own = prepare_index(half_settings, name, bench_dir, assistant.embedder, [r for r in records if r["id"] in half])
-    assistant = Assistant(own, embedder=assistant.embedder)
+    embedder = embedder or settings_embedder(settings)
+    own, half = index_half(settings, name, bench_dir, items, records, embedder)
+    assistant = Assistant(own, embedder=embedder)
     rows = []
     for item in items:
         answerable = any(doc in half for doc, _, _ in item.spans)

@@ -6,7 +6,8 @@ from __future__ import annotations
 import re
 from datetime import date
 
-_CN_DIGITS = {"〇": 0, "零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+from rag.citations import DIGITS, cn_value
+
 _NUM = r"[\d〇零一二两三四五六七八九十]"
 DATE = re.compile(rf"((?:19|20)\d{{2}}|[一二][〇零一二三四五六七八九]{{3}})\s*年\s*({_NUM}{{1,3}})\s*月\s*({_NUM}{{1,3}})\s*日")
 # 国办发〔2020〕6号, 晋政发[2019]12号, 国发（2019）5 号: any bracket pair, spaces allowed
@@ -24,12 +25,10 @@ def cn_int(text: str) -> int | None:
     """12, 十二, 二十一, 〇六 → the number; None when it is none."""
     if text.isdigit():
         return int(text)
-    if all(ch in _CN_DIGITS for ch in text):  # 二〇二〇: digit by digit
-        return int("".join(str(_CN_DIGITS[ch]) for ch in text))
-    if "十" in text:
-        tens, _, ones = text.partition("十")
-        return (_CN_DIGITS.get(tens, 1) if tens else 1) * 10 + (_CN_DIGITS.get(ones, 0) if ones else 0)
-    return None
+    if all(ch in DIGITS for ch in text):  # 二〇二〇: digit by digit
+        return int("".join(str(DIGITS[ch]) for ch in text))
+    value = cn_value(text)  # 十二, 二十一
+    return int(value) if value and value.isdigit() else None
 
 
 def parse_date(match: re.Match[str]) -> str | None:

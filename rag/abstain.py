@@ -57,7 +57,7 @@ def signals(question: Question, hits: Sequence[Hit], best_sentence: str, best_sc
         "fused_margin": fused[0] - fused[1],
         "dense_top": dense[0],
         "dense_margin": dense[0] - dense[1],
-        "bm25_top": math.log1p(max((h.scores.get("bm25", 0.0) for h in top), default=0.0)),
+        "bm25_top": math.log1p(bm25),
         "lexical_top": max((h.scores.get("lexical", 0.0) for h in top), default=0.0),
         "sentence_top": best_score,
         "sentence_coverage": best_coverage,

@@ -9,15 +9,13 @@ from itertools import compress
 from typing import Protocol
 
 from rag.citations import check_citations, fold, split_sentences
-from rag.abstain import AbstainModel, default_model, signals
-from rag.question import Question, rarity
+from rag.abstain import NUMBERISH, AbstainModel, default_model, signals, term_coverage
+from rag.question import Question
 from rag.records import Answer, Citation, Clause, Hit
 from rag.sentences import clause_sentences, spelt_in, strip_marker
-from rag.tokens import spellings
 
 # a document states its purpose once, as 为（了）…，制定本法/现制定本行动计划 (a law's 第一条)
 PURPOSE_SENTENCE = re.compile(r"^为了?[^，。]{2,}，.*(?:制定|特制定|现制定|制订)本|^为了?.+(?:制定|制订)本[\u4e00-\u9fff]{0,6}[。；]?$")
-NUMBERISH = re.compile(r"\d|[一二两三四五六七八九十百千万亿]+(?:[个项家条名所件类大批种倍亿万]|年)")
 
 MAX_SENTENCES = 3
 MAX_LIST_ITEMS = 8
@@ -37,33 +35,6 @@ class Candidate:
     rank: int
     score: float
     coverage: float
-
-
-def missing_share(terms: list[str], text: str) -> float:
-    """Share of the question's content terms (weighted by rarity in general Chinese) absent from `text`."""
-    if not terms:
-        return 0.0
-    folded = fold(text).lower()
-    weights = {t: rarity(t) for t in terms}
-    return sum(w for t, w in weights.items() if not mentions(folded, t)) / sum(weights.values())
-
-
-def mentions(text: str, term: str) -> bool:
-    """`term` occurs in `text` (folded, lower-cased) as written or with its abbreviation spelt out (社保 → 社会保险)."""
-    return spelt_in(text, spellings(term))
-
-
-def coverage(terms: dict[str, float], *texts: str) -> float:
-    """Weighted share of the question's key terms that occur in any of `texts`."""
-    return term_share(terms, *(fold(t).lower() for t in texts))
-
-
-def term_share(terms: dict[str, float], *lowered: str) -> float:
-    """`coverage` over texts already folded and lower-cased."""
-    total = sum(terms.values())
-    if not total:
-        return 0.0
-    return sum(w for t, w in terms.items() if any(mentions(text, t) for text in lowered)) / total
 
 
 class ExtractiveAnswerer:
@@ -188,7 +159,7 @@ class ExtractiveAnswerer:
             if sentences:
                 hit = Hit(clause, best.hit.score, {}, {})
                 picked.append(Candidate(sentences[0], hit, best.rank, best.score,
-                                        coverage(question.term_weights, sentences[0])))
+                                        term_coverage(question, fold(sentences[0]).lower())))
         return picked or self.pick_best(candidates)
 
     def abstain(self, question: Question | str, hits: Sequence[Hit]) -> Answer:

@@ -17,7 +17,7 @@ SENTENCE_END = re.compile(r"(?<=[。；！？!?;])")
 ENUMERATOR = re.compile(r"^\s*\d{1,3}[.．、](?!\d)\s*")
 _CN_DIGITS = str.maketrans("０１２３４５６７８９．，％", "0123456789.,%")
 # Chinese numerals: 百分之六十五, 一百万, 三点二万, 六千亿, 二〇二五年
-_DIGIT = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
 _TENS = {"十": 10, "百": 100, "千": 1000}
 _CN_NUMBER = re.compile(r"百分之([零〇一二两三四五六七八九十百千点\d.]+)|([零〇一二两三四五六七八九十百千万亿点]{2,})(年)?")
 
@@ -51,13 +51,13 @@ def arabic_numerals(text: str) -> str:
 
     def figure(match: re.Match[str]) -> str:
         if match.group(1) is not None:
-            value = match.group(1) if re.fullmatch(r"\d+(?:\.\d+)?", match.group(1)) else _cn_value(match.group(1))
+            value = match.group(1) if re.fullmatch(r"\d+(?:\.\d+)?", match.group(1)) else cn_value(match.group(1))
             return f"{value}%" if value is not None else match.group(0)
         run, year = match.group(2), match.group(3) or ""
-        if year and len(run) == 4 and all(ch in _DIGIT for ch in run):
-            return "".join(str(_DIGIT[ch]) for ch in run) + year
+        if year and len(run) == 4 and all(ch in DIGITS for ch in run):
+            return "".join(str(DIGITS[ch]) for ch in run) + year
         pieces = re.split(r"([万亿])", run)
-        values = [p if p in ("万", "亿") else _cn_value(p) for p in pieces if p]
+        values = [p if p in ("万", "亿") else cn_value(p) for p in pieces if p]
         if pieces[0] == "" or None in values:
             return match.group(0)
         return "".join(values) + year
@@ -65,17 +65,17 @@ def arabic_numerals(text: str) -> str:
     return _CN_NUMBER.sub(figure, text)
 
 
-def _cn_value(run: str) -> str | None:
+def cn_value(run: str) -> str | None:
     """一百二十 → "120", 三点二 → "3.2", 十五 → "15"; None when `run` is not a number below 10,000."""
     whole, _, decimals = run.partition("点")
-    if decimals and not all(ch in _DIGIT for ch in decimals):
+    if decimals and not all(ch in DIGITS for ch in decimals):
         return None
     total, digit, last_unit = 0, None, 10_000
     for i, ch in enumerate(whole):
-        if ch in _DIGIT:
+        if ch in DIGITS:
             if digit is not None:  # two digits in a row (十四五): not a number
                 return None
-            digit = _DIGIT[ch]
+            digit = DIGITS[ch]
         elif ch in _TENS:
             unit = _TENS[ch]
             # units fall (千 > 百 > 十) and follow a digit, but for a leading 十 (十五): 百千, 百亿 are words
@@ -88,7 +88,7 @@ def _cn_value(run: str) -> str | None:
     if not whole or (not decimals and digit is None and total == 0):
         return None
     value = str(total + (digit or 0))
-    return value + "." + "".join(str(_DIGIT[ch]) for ch in decimals) if decimals else value
+    return value + "." + "".join(str(DIGITS[ch]) for ch in decimals) if decimals else value
 
 
 def split_sentences(text: str) -> list[str]:

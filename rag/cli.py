@@ -10,6 +10,7 @@ import click
 
 from rag.config import Settings, load_settings
 from rag.errors import PolicyRagError
+from rag.validity import STATUSES, statuses
 
 DATA_DIR_HELP = "Index folder (default .policy-rag/, env POLICY_RAG_DATA_DIR)."
 
@@ -64,7 +65,7 @@ def clauses(data_dir: Path | None, doc: str | None, as_json: bool) -> None:
 
 @main.command()
 @data_dir_option
-@click.option("--status", type=click.Choice(["现行有效", "尚未施行", "已过有效期", "已被废止或替代"]), default=None,
+@click.option("--status", type=click.Choice(STATUSES), default=None,
               help="Only documents of this status.")
 @click.option("--issuer", default=None, help="Only documents whose issuer contains TEXT.")
 @click.option("--year", type=int, default=None, help="Only documents issued (成文/发布) in YEAR.")
@@ -74,8 +75,6 @@ def clauses(data_dir: Path | None, doc: str | None, as_json: bool) -> None:
 def docs(data_dir: Path | None, status: str | None, issuer: str | None, year: int | None, as_of, as_json: bool) -> None:
     """List the indexed documents with their 文号, issuer, dates and whether they are in force."""
     from rag.assistant import Assistant
-    from rag.validity import statuses
-
     assistant = Assistant(settings_from(data_dir=data_dir))
     try:
         documents = assistant.index.documents()

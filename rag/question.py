@@ -101,13 +101,12 @@ class Question:
             purpose=purpose,
         )
         tokens = (*cut, *bigram_tokens(text), *(w for alt in alternatives(text) for w in words(alt)))
-        stripped = _BIGRAM_CHARS.sub("", text)
         content = _content_terms(text)
         return cls(
             text=text, intent=intent, terms=_key_terms(cut), content_terms=tuple(w for w, _ in content),
             place_terms=tuple(w for w, flag in content if flag == "ns" or PLACE_NAME.fullmatch(w)), places=places,
             years=frozenset(years_in(text)), kinds=frozenset(k for k, rx in KINDS.items() if rx.search(text)),
-            bigrams=frozenset(stripped[i : i + 2] for i in range(len(stripped) - 1)), tokens=tokens,
+            bigrams=char_bigrams(text), tokens=tokens,
         )
 
     @property
@@ -118,6 +117,12 @@ class Question:
         """Each key term's spellings with its share of the terms' weight."""
         total = sum(t.weight for t in self.terms) or 1.0
         return [(t.spellings, t.weight / total) for t in self.terms]
+
+
+def char_bigrams(text: str) -> frozenset[str]:
+    """The character bigrams of a text's Han characters, digits, letters and %."""
+    stripped = _BIGRAM_CHARS.sub("", text)
+    return frozenset(stripped[i : i + 2] for i in range(len(stripped) - 1))
 
 
 def _key_terms(cut: tuple[str, ...]) -> tuple[Term, ...]:

@@ -7,7 +7,7 @@ from functools import lru_cache
 from typing import NamedTuple
 
 from rag.citations import fold, split_sentences
-from rag.question import Question
+from rag.question import Question, char_bigrams
 
 MARKER_PREFIX = re.compile(
     r"^(?:第[一二三四五六七八九十百零〇两\d]+[编章节条款项]\s*|[一二三四五六七八九十]+、|[（(][一二三四五六七八九十\d]+[）)]|\d+[.．、]|[①-⑳]|[一二三四五六七八九十]+是)"
@@ -58,8 +58,7 @@ def spelt_in(text: str, spelt: tuple[str, ...]) -> bool:
 
 def bigram_overlap(text: str, other: str) -> float:
     """Share of the character bigrams of `text` that occur in `other`."""
-    stripped = re.sub(r"[^\u4e00-\u9fff0-9A-Za-z%]", "", text)
-    return gram_share(frozenset(stripped[i : i + 2] for i in range(len(stripped) - 1)), fold(other))
+    return gram_share(char_bigrams(text), fold(other))
 
 
 def gram_share(grams: frozenset[str], folded: str) -> float:

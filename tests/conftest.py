@@ -16,8 +16,23 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO / "corpus"
 SHARED = REPO.parent / "shared"
+POLICY_DOCS = SHARED / "corpus-ext" / "text" / "policy_docs.jsonl"
 QCY = "秦创原创新驱动平台建设三年行动计划（2024—2026年）.txt"
 SX = "关于加快构建山西省创新生态的指导意见.txt"
+
+
+def policy_record(doc_id: str) -> dict:
+    """The record of `doc_id` in ../shared/corpus-ext's policy_docs.jsonl (the test is skipped without it)."""
+    import json
+
+    if not POLICY_DOCS.exists():
+        pytest.skip(f"{POLICY_DOCS} not found (../shared/corpus-ext)")
+    with POLICY_DOCS.open(encoding="utf-8") as fh:
+        for line in fh:
+            record = json.loads(line)
+            if record["id"] == doc_id:
+                return record
+    raise KeyError(f"{doc_id} not in {POLICY_DOCS}")
 
 
 @pytest.fixture(autouse=True)

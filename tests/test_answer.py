@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from rag.cli import main
 from rag.question import Question
 
-from .conftest import QCY, SX
+from .conftest import QCY, SX, policy_record
 
 ASK_KEYS = {"question", "answer", "abstained", "citations", "retrieved", "unsupported", "timings_ms"}
 CITATION_KEYS = {"n", "clause_id", "doc_id", "title", "label", "headings", "text", "quote", "source", "page", "meta",
@@ -104,21 +104,13 @@ def test_ask_within_one_document(assistant):
 
 
 # ---- abbreviations staff write (社保, 个税) for names the documents spell out ---------------------------
-POLICY_DOCS = Path(__file__).resolve().parents[2] / "shared" / "corpus-ext" / "text" / "policy_docs.jsonl"
-
-
 def _policy_sentence(doc_id: str, needle: str) -> str:
-    if not POLICY_DOCS.exists():
-        pytest.skip(f"{POLICY_DOCS} not found (../shared/corpus-ext)")
-    for line in POLICY_DOCS.read_text(encoding="utf-8").splitlines():
-        record = json.loads(line)
-        if record["id"] == doc_id:
-            return next(s for s in re.split(r"[。\n]", record["text"]) if needle in s)
-    raise AssertionError(f"{doc_id} not in {POLICY_DOCS}")
+    return next(s for s in re.split(r"[。\n]", policy_record(doc_id)["text"]) if needle in s)
 
 
 def test_an_abbreviation_finds_the_full_name_in_real_text():
-    from rag.answer import missing_share
+    from rag.abstain import missing_share
+    from rag.citations import fold
     from rag.tokens import spellings, tokenize
 
     # 2010 government work report: "实施困难企业缓缴社会保险费或降低部分费率…" (it never writes 社保)
@@ -131,24 +123,29 @@ def test_an_abbreviation_finds_the_full_name_in_real_text():
     # the abstain check: the question's subject 社保 is in this evidence, spelt out
     terms = Question.of(question).content_terms
     assert any("社保" in t for t in terms)
-    assert missing_share([t for t in terms if "社保" in t], text) == 0.0
+    assert missing_share([t for t in terms if "社保" in t], fold(text).lower()) == 0.0
     assert list(Question.of("社会保险费能缓缴吗").tokens) == tokenize("社会保险费能缓缴吗")  # nothing to expand
 
 
 def test_the_rerank_and_answerer_count_an_abbreviated_key_term_spelt_out(monkeypatch):
-    import rag.answer
+    from dataclasses import replace
+
     import rag.question
-    from rag.answer import coverage
+    from rag.abstain import term_coverage
+    from rag.citations import fold
     from rag.sentences import sentence_match
 
     text = _policy_sentence("gwr-029", "缓缴社会保险费")  # never writes 社保
+    lowered = fold(text).lower()
     question = "困难企业的社保费能缓缴吗？"
-    terms = Question.of(question).term_weights
-    assert coverage({t: w for t, w in terms.items() if t in ("社保", "社保费")}, text) == 1.0
-    with_full_forms = coverage(terms, text), sentence_match(question, text)
-    monkeypatch.setattr(rag.answer, "spellings", lambda term: (term,))
+    spelt = Question.of(question)
+    abbreviated = replace(spelt, terms=tuple(t for t in spelt.terms if t.word in ("社保", "社保费")))
+    assert term_coverage(abbreviated, lowered) == 1.0
+    with_full_forms = term_coverage(spelt, lowered), sentence_match(question, text)
     monkeypatch.setattr(rag.question, "spellings", lambda term: (term,))
-    assert coverage(terms, text) < with_full_forms[0] - 0.3
+    as_written = Question.of(question)  # the same terms, without their spelt-out forms
+    assert [t.word for t in as_written.terms] == [t.word for t in spelt.terms]
+    assert term_coverage(as_written, lowered) < with_full_forms[0] - 0.3
     assert sentence_match(question, text) < with_full_forms[1] - 0.2
 
 

@@ -22,19 +22,8 @@ from rag.cli import main
 from rag.config import Settings
 from rag.records import Citation, Clause, Hit
 
-from .conftest import CORPUS, QCY, SHARED
+from .conftest import CORPUS, QCY, SHARED, policy_record
 from .test_reliability import policy_rag
-
-POLICY_DOCS = SHARED / "corpus-ext" / "text" / "policy_docs.jsonl"
-
-
-def _policy_doc(doc_id: str) -> dict:
-    for line in POLICY_DOCS.read_text(encoding="utf-8").splitlines():
-        record = json.loads(line)
-        if record["id"] == doc_id:
-            return record
-    raise KeyError(doc_id)
-
 
 def _docx_bytes(text: str = "关于加强科技创新的通知\n一、总体要求\n坚持创新驱动发展。") -> bytes:
     import docx
@@ -149,7 +138,7 @@ def test_a_duplicate_id_in_a_collection_names_both_lines(tmp_path):
     from ingest.loaders import load_documents
     from rag.errors import DocumentReadError
 
-    a, b = _policy_doc("gwr-001"), _policy_doc("gwr-003")
+    a, b = policy_record("gwr-001"), policy_record("gwr-003")
     b["id"] = a["id"]
     collection = tmp_path / "c.jsonl"
     collection.write_text(json.dumps(a, ensure_ascii=False) + "\n\n" + json.dumps(b, ensure_ascii=False) + "\n",
@@ -264,7 +253,7 @@ def yearly_reports(tmp_path_factory, embedder) -> Assistant:
     """The real 2025 and 2009 government work reports: nearly the same words, different figures."""
     root = tmp_path_factory.mktemp("yearly")
     collection = root / "reports.jsonl"
-    collection.write_text("\n".join(json.dumps(_policy_doc(i), ensure_ascii=False) for i in ("gwr-031", "gwr-000"))
+    collection.write_text("\n".join(json.dumps(policy_record(i), ensure_ascii=False) for i in ("gwr-031", "gwr-000"))
                           + "\n", encoding="utf-8")
     data = root / "data"
     assert not ingest(Settings(data_dir=data), [collection], embedder=embedder).failed
@@ -290,7 +279,7 @@ def test_an_open_assistant_sees_what_another_process_ingests(seed_index_copy, em
     question = "2018年度国家最高科学技术奖授予了哪几位院士？"
     before = assistant.ask(question)
     assert "刘永坦" not in before.text
-    record = _policy_doc("govcn-15d39ad271")
+    record = policy_record("govcn-15d39ad271")
     new = tmp_path / "国务院关于2018年度国家科学技术奖励的决定.txt"
     new.write_text(record["title"] + "\n" + record["text"], encoding="utf-8")
     done = policy_rag("ingest", new, "--data-dir", seed_index_copy)

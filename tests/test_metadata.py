@@ -13,20 +13,10 @@ from ingest.clean import clean_text, strip_markdown
 from ingest.metadata import extract
 from rag.validity import EXPIRED, IN_FORCE, NOT_YET, REPEALED, statuses
 
-from .conftest import SHARED
-
-POLICY_DOCS = SHARED / "corpus-ext" / "text" / "policy_docs.jsonl"
-
-
-def _record(doc_id: str) -> dict:
-    if not POLICY_DOCS.exists():
-        pytest.skip(f"{POLICY_DOCS} not found")
-    with POLICY_DOCS.open(encoding="utf-8") as fh:
-        return next(json.loads(line) for line in fh if f'"{doc_id}"' in line)
-
+from .conftest import policy_record
 
 def _extract(doc_id: str) -> dict:
-    record = _record(doc_id)
+    record = policy_record(doc_id)
     return extract(record["title"], clean_text(strip_markdown(record["text"])))
 
 
@@ -99,7 +89,7 @@ def test_docs_command_and_answers_say_when_a_cited_policy_is_replaced(tmp_path, 
 
     corpus = tmp_path / "corpus"
     corpus.mkdir()
-    new = _record("govcn-6a9f9a2c64")
+    new = policy_record("govcn-6a9f9a2c64")
     (corpus / "2018.txt").write_text(new["title"] + "\n" + new["text"], encoding="utf-8")
     (corpus / "2016.txt").write_text(
         "国务院办公厅关于对真抓实干成效明显地方加大激励支持力度的通知\n国办发〔2016〕82号\n"
@@ -129,7 +119,7 @@ def test_a_correction_applies_at_once_and_survives_re_ingest(tmp_path, embedder)
 
     corpus = tmp_path / "corpus"
     corpus.mkdir()
-    record = _record("govcn-6a9f9a2c64")
+    record = policy_record("govcn-6a9f9a2c64")
     notice = corpus / "2018.txt"
     notice.write_text(record["title"] + "\n" + record["text"], encoding="utf-8")
     data = tmp_path / "data"

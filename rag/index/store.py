@@ -189,22 +189,20 @@ class ClauseStore:
         """vec_id → (clause_id, doc_id) for every committed clause."""
         return {v: (c, d) for v, c, d in self._db.execute("SELECT vec_id, clause_id, doc_id FROM clauses")}
 
+    def _where_in(self, columns: str, key: str, values: Sequence[str]) -> Iterable[tuple]:
+        """`SELECT columns FROM clauses WHERE key IN values`, in chunks of 500 (SQLite bounds the parameters)."""
+        for i in range(0, len(values), 500):
+            chunk = list(values[i : i + 500])
+            marks = ",".join("?" * len(chunk))
+            yield from self._db.execute(f"SELECT {columns} FROM clauses WHERE {key} IN ({marks})", chunk)
+
     def clauses_of_vectors(self, vec_ids: Sequence[str]) -> dict[str, Clause]:
         """vec_id → clause, of the committed clauses among `vec_ids`."""
-        out: dict[str, Clause] = {}
-        for i in range(0, len(vec_ids), 500):
-            chunk = list(vec_ids[i : i + 500])
-            marks = ",".join("?" * len(chunk))
-            out.update((v, to_clause(d)) for v, d in
-                       self._db.execute(f"SELECT vec_id, data FROM clauses WHERE vec_id IN ({marks})", chunk))
-        return out
+        return {v: to_clause(d) for v, d in self._where_in("vec_id, data", "vec_id", vec_ids)}
 
     def owners_of_vectors(self, vec_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
         """vec_id → (clause_id, doc_id) of the committed clauses among `vec_ids`."""
-        marks = ",".join("?" * len(vec_ids))
-        rows = self._db.execute(f"SELECT vec_id, clause_id, doc_id FROM clauses WHERE vec_id IN ({marks})",
-                                list(vec_ids))
-        return {v: (c, d) for v, c, d in rows}
+        return {v: (c, d) for v, c, d in self._where_in("vec_id, clause_id, doc_id", "vec_id", vec_ids)}
 
     def written_vectors(self, limit: int) -> list[tuple[str, str]]:
         """(vec_id, clause record) of the documents an unfinished ingest committed, newest first."""
@@ -233,13 +231,7 @@ class ClauseStore:
         return to_clause(row[0]) if row else None
 
     def get(self, clause_ids: Sequence[str]) -> dict[str, Clause]:
-        out: dict[str, Clause] = {}
-        for i in range(0, len(clause_ids), 500):
-            chunk = list(clause_ids[i : i + 500])
-            marks = ",".join("?" * len(chunk))
-            for cid, data in self._db.execute(f"SELECT clause_id, data FROM clauses WHERE clause_id IN ({marks})", chunk):
-                out[cid] = to_clause(data)
-        return out
+        return {cid: to_clause(data) for cid, data in self._where_in("clause_id, data", "clause_id", clause_ids)}
 
     def tokens(self) -> tuple[list[str], list[list[str]]]:
         """Every clause's BM25 tokens in BM25 order. Interned: the laws corpus holds ~25 M tokens of ~1 M
