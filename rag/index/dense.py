@@ -52,6 +52,17 @@ def chroma_client(data_dir: Path, chroma_url: str | None):
     return chromadb.PersistentClient(path=str(data_dir / "chroma"), settings=settings)
 
 
+def forget_embedded(data_dir: Path) -> None:
+    """Stop this process's Chroma system for `data_dir`'s embedded store before its folder is deleted: Chroma
+    keeps one per path, and a new client would otherwise reuse the one whose database file is gone."""
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    system = SharedSystemClient._identifier_to_system.pop(str(data_dir / "chroma"), None)
+    SharedSystemClient._identifier_to_refcount.pop(str(data_dir / "chroma"), None)
+    if system is not None:
+        system.stop()
+
+
 def drop_collection(data_dir: Path, chroma_url: str | None) -> None:
     """Delete the collection on a Chroma server (an embedded store goes with its folder)."""
     client = chroma_client(data_dir, chroma_url)

