@@ -46,7 +46,8 @@ def _iso(value: str | None) -> bool:
     return bool(value and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value))
 
 
-def _key(text: str) -> str:
+def ref_key(text: str) -> str:
+    """A title or 文号 written one way: no spaces, 〔〕 for every bracket pair, no 《》."""
     return re.sub(r"\s+", "", text).translate(_BRACKETS).strip("《》")
 
 
@@ -56,13 +57,13 @@ def statuses(documents: Mapping[str, Mapping[str, Any]], as_of: date | None = No
     by_ref: dict[str, str] = {}
     for doc_id, entry in documents.items():
         meta = entry.get("meta") or {}
-        by_ref[_key(entry.get("title", ""))] = doc_id
+        by_ref[ref_key(entry.get("title", ""))] = doc_id
         if meta.get("doc_number"):
-            by_ref[_key(meta["doc_number"])] = doc_id
+            by_ref[ref_key(meta["doc_number"])] = doc_id
     repealed_by: dict[str, str] = {}
     for doc_id, entry in documents.items():
         for ref in filter(None, (entry.get("meta") or {}).get("repeals", "").split("；")):
-            target = by_ref.get(_key(ref))
+            target = by_ref.get(ref_key(ref))
             if target and target != doc_id:
                 repealed_by.setdefault(target, doc_id)
     out = {}
