@@ -4,7 +4,7 @@ since when), from the metadata read at ingest (ingest/metadata.py) and the docum
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date
 from typing import Any
@@ -81,3 +81,34 @@ def statuses(documents: Mapping[str, Mapping[str, Any]], as_of: date | None = No
         else:
             out[doc_id] = Status(doc_id, title, IN_FORCE, meta.get("effective"))
     return out
+
+
+BOTH_ANSWER = 0.9  # the replacement's best hit scores at least this share of the repealed one's: both answer
+
+
+def current_first(hits: Sequence[Any], found: Mapping[str, Status]) -> list[Any]:
+    """Hits (with `.clause.doc_id` and `.score`) in the same order, except that a repealed document's hits wait
+    until the first hit of the document replacing it when both versions answer (the replacement's best hit
+    scores about as well): the current one leads and is cited first. A question only the old text answers
+    keeps its order."""
+    best: dict[str, float] = {}
+    for h in hits:
+        best[h.clause.doc_id] = max(best.get(h.clause.doc_id, h.score), h.score)
+    stale = {d: s.replaced_by_id for d, s in found.items()
+             if s.status == REPEALED and d in best and s.replaced_by_id in best
+             and best[s.replaced_by_id] >= BOTH_ANSWER * best[d]}
+    if not stale:
+        return list(hits)
+    out: list[Any] = []
+    held: list[Any] = []
+    seen: set[str] = set()
+    for hit in hits:
+        doc = hit.clause.doc_id
+        if doc in stale and stale[doc] not in seen:
+            held.append(hit)
+            continue
+        out.append(hit)
+        seen.add(doc)
+        out += [h for h in held if stale[h.clause.doc_id] in seen]
+        held = [h for h in held if stale[h.clause.doc_id] not in seen]
+    return out + held
