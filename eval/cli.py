@@ -41,12 +41,18 @@ BENCH_NAMES = ("legal_dc", "ncp_policy_qa")
 @click.option("--fit-abstain", is_flag=True,
               help="Fit the answer-or-refuse model on the dev halves (eval/qa.jsonl, ncp_policy_qa over half its "
                    "corpus, legal_dc), write rag/data/abstain.json, print the trade-off on every half.")
+@click.option("--metadata", is_flag=True,
+              help="Score the metadata read at ingest (文号, issuer, dates, validity, repeals) against a hand-checked "
+                   "gold file: per-field precision and recall on its dev and test halves, and every miss.")
+@click.option("--gold", "gold_path", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=None,
+              help="--metadata only: the gold file (default eval/metadata_gold.jsonl).")
+@click.option("--json", "as_json", is_flag=True, help="--metadata only: print the summary as JSON.")
 @click.option("--thresholds", type=click.Path(path_type=Path, dir_okay=False), default=EVAL_DIR / "thresholds.toml",
               show_default="eval/thresholds.toml", help="Gate: exit 1 when a metric is worse than its threshold.")
 def eval_command(qa_path: Path, corpus_dir: Path | None, out_dir: Path | None, answerer: str | None, data_dir: Path | None,
                  compare: Path | None, baseline: str | None, bench: str | None, bench_dir: Path | None,
                  limit: int | None, max_docs: int | None, abstain_split: bool, fit_abstain: bool,
-                 thresholds: Path) -> None:
+                 metadata: bool, gold_path: Path | None, as_json: bool, thresholds: Path) -> None:
     """Answer and score every QA item (exit 1 when a metric is below eval/thresholds.toml)."""
     from rag.cli import settings_from
     from rag.errors import PolicyRagError
@@ -55,7 +61,9 @@ def eval_command(qa_path: Path, corpus_dir: Path | None, out_dir: Path | None, a
         corpus_dir = qa_path.parent / "corpus"  # eval/staff/qa.jsonl asks about eval/staff/corpus/
     settings = settings_from(data_dir=data_dir, answerer=answerer, corpus_dir=corpus_dir)
     try:
-        if fit_abstain:
+        if metadata:
+            passed = _run_metadata(gold_path, bench_dir, thresholds, as_json)
+        elif fit_abstain:
             from eval.abstain_fit import fit_abstain as fit, print_report
             from eval.bench import DEFAULT_BENCH_DIR
 
@@ -113,6 +121,26 @@ def _run_bench(settings, name, bench_dir, out_dir, limit, max_docs, thresholds) 
     click.echo(f"report: {Path(summary.out_dir) / 'report.md'}")
     _echo_gate(summary.gate, bool(summary.thresholds))
     return summary.passed
+
+
+def _run_metadata(gold_path, bench_dir, thresholds, as_json) -> bool:
+    import json
+
+    from eval.bench import DEFAULT_BENCH_DIR
+    from eval.harness import load_thresholds
+    from eval.metadata_eval import GOLD, METRICS, evaluate, load_gold, print_report
+    from eval.metrics import check_thresholds
+
+    shared = (bench_dir or DEFAULT_BENCH_DIR).parent  # the gold names files under ../shared (bench/, corpus-ext/)
+    report = evaluate(load_gold(gold_path or GOLD), shared)
+    limits = load_thresholds(thresholds, "metadata", known=METRICS)
+    gate = check_thresholds(report.metrics(), limits)
+    if as_json:
+        click.echo(json.dumps(report.to_dict() | {"gate": gate}, ensure_ascii=False, indent=1))
+    else:
+        print_report(report, click.echo)
+        _echo_gate(gate, bool(limits))
+    return not gate
 
 
 def _run_abstain_split(settings, name, bench_dir, out_dir, limit) -> bool:

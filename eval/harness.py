@@ -45,8 +45,9 @@ def load_qa(path: Path, limit: int | None = None) -> list[dict[str, Any]]:
     return items[:limit] if limit else items
 
 
-def load_thresholds(path: Path, section: str = "qa") -> dict[str, float]:
-    """The `[section]` table of a thresholds TOML file (dotted sections like bench.legal_dc allowed)."""
+def load_thresholds(path: Path, section: str = "qa", known: Sequence[str] = METRIC_NAMES) -> dict[str, float]:
+    """The `[section]` table of a thresholds TOML file (dotted sections like bench.legal_dc allowed), whose
+    metrics must be among `known`."""
     path = Path(path)
     if not path.exists():
         return {}
@@ -54,9 +55,9 @@ def load_thresholds(path: Path, section: str = "qa") -> dict[str, float]:
     for part in section.split("."):
         table = table.get(part, {})
     table = {k: v for k, v in table.items() if not isinstance(v, dict)}  # [qa.dev] inside [qa] is its own section
-    unknown = [k for k in table if k not in METRIC_NAMES]
+    unknown = [k for k in table if k not in known]
     if unknown:
-        raise PolicyRagError(f"{path} [{section}]: unknown metric(s) {', '.join(unknown)}; known: {', '.join(METRIC_NAMES)}")
+        raise PolicyRagError(f"{path} [{section}]: unknown metric(s) {', '.join(unknown)}; known: {', '.join(known)}")
     return {k: float(v) for k, v in table.items()}
 
 

@@ -16,6 +16,7 @@ from rag.index import ClauseIndex
 from rag.question import Question, places_in
 from rag.records import Answer, Clause, Hit
 from rag.retrieve import Retriever
+from rag.validity import current_first
 
 class Assistant:
     """Opens the index lazily, keeps the embedder and jieba warm, answers questions."""
@@ -108,6 +109,7 @@ class Assistant:
         if not doc and not question.intent.compare:
             doc = self.documents_of_place(question)
         hits = self.retriever.search(question, k=k, doc=doc)
+        hits = current_first(hits, self._validity)
         if question.intent.compare and not doc:
             hits = self._per_document(question, hits, k)
         elif question.intent.purpose and hits:

@@ -4,7 +4,7 @@ since when), from the metadata read at ingest (ingest/metadata.py) and the docum
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date
 from typing import Any
@@ -46,7 +46,8 @@ def _iso(value: str | None) -> bool:
     return bool(value and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value))
 
 
-def _key(text: str) -> str:
+def ref_key(text: str) -> str:
+    """A title or 文号 written one way: no spaces, 〔〕 for every bracket pair, no 《》."""
     return re.sub(r"\s+", "", text).translate(_BRACKETS).strip("《》")
 
 
@@ -56,13 +57,13 @@ def statuses(documents: Mapping[str, Mapping[str, Any]], as_of: date | None = No
     by_ref: dict[str, str] = {}
     for doc_id, entry in documents.items():
         meta = entry.get("meta") or {}
-        by_ref[_key(entry.get("title", ""))] = doc_id
+        by_ref[ref_key(entry.get("title", ""))] = doc_id
         if meta.get("doc_number"):
-            by_ref[_key(meta["doc_number"])] = doc_id
+            by_ref[ref_key(meta["doc_number"])] = doc_id
     repealed_by: dict[str, str] = {}
     for doc_id, entry in documents.items():
         for ref in filter(None, (entry.get("meta") or {}).get("repeals", "").split("；")):
-            target = by_ref.get(_key(ref))
+            target = by_ref.get(ref_key(ref))
             if target and target != doc_id:
                 repealed_by.setdefault(target, doc_id)
     out = {}
@@ -80,3 +81,34 @@ def statuses(documents: Mapping[str, Mapping[str, Any]], as_of: date | None = No
         else:
             out[doc_id] = Status(doc_id, title, IN_FORCE, meta.get("effective"))
     return out
+
+
+BOTH_ANSWER = 0.9  # the replacement's best hit scores at least this share of the repealed one's: both answer
+
+
+def current_first(hits: Sequence[Any], found: Mapping[str, Status]) -> list[Any]:
+    """Hits (with `.clause.doc_id` and `.score`) in the same order, except that a repealed document's hits wait
+    until the first hit of the document replacing it when both versions answer (the replacement's best hit
+    scores about as well): the current one leads and is cited first. A question only the old text answers
+    keeps its order."""
+    best: dict[str, float] = {}
+    for h in hits:
+        best[h.clause.doc_id] = max(best.get(h.clause.doc_id, h.score), h.score)
+    stale = {d: s.replaced_by_id for d, s in found.items()
+             if s.status == REPEALED and d in best and s.replaced_by_id in best
+             and best[s.replaced_by_id] >= BOTH_ANSWER * best[d]}
+    if not stale:
+        return list(hits)
+    out: list[Any] = []
+    held: list[Any] = []
+    seen: set[str] = set()
+    for hit in hits:
+        doc = hit.clause.doc_id
+        if doc in stale and stale[doc] not in seen:
+            held.append(hit)
+            continue
+        out.append(hit)
+        seen.add(doc)
+        out += [h for h in held if stale[h.clause.doc_id] in seen]
+        held = [h for h in held if stale[h.clause.doc_id] not in seen]
+    return out + held

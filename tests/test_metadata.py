@@ -150,3 +150,38 @@ def test_a_correction_applies_at_once_and_survives_re_ingest(tmp_path, embedder)
     assert docs()["status"] == EXPIRED
     nothing = CliRunner().invoke(main, ["meta", "没有这份文件", "--data-dir", str(data)])
     assert nothing.exit_code == 1 and "matches 0 documents" in nothing.output
+
+
+def test_when_both_versions_answer_the_current_one_leads(tmp_path, embedder):
+    """A real notice (国发〔2019〕5号) and a revised copy of it whose last sentence repeals it: the old one is
+    已被废止或替代 by the copy, and an answer drawn from both puts the copy first, though the question uses the
+    old title's words (the warning on an answer citing a repealed notice: the test above)."""
+    from ingest.build import ingest
+    from rag.assistant import Assistant
+    from rag.config import Settings
+    from rag.validity import statuses
+
+    old = policy_record("govcn-fb744a8adc")
+    body = old["text"].replace("国发〔2019〕5号", "国发〔2021〕9号").replace("2019年1月27日", "2021年3月1日")
+    revised = ("国务院关于在市场监管领域进一步推行部门联合“双随机、一公开”监管的意见\n"
+               + body.replace("（此件公开发布）", f"《{old['title']}》（国发〔2019〕5号）同时废止。"))
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "2019.txt").write_text(old["title"] + "\n" + old["text"], encoding="utf-8")
+    (corpus / "2021.txt").write_text(revised, encoding="utf-8")
+    data = tmp_path / "data"
+    ingest(Settings(data_dir=data), [corpus], embedder=embedder)
+    assistant = Assistant(Settings(data_dir=data), embedder=embedder)
+    found = statuses(assistant.index.manifest.documents, date(2026, 12, 3))
+    assert found["2019.txt"].status == REPEALED and found["2019.txt"].replaced_by_id == "2021.txt"
+    assert found["2021.txt"].status == IN_FORCE
+
+    question = "全面推行部门联合双随机一公开监管，重点检查事项的抽查比例有上限吗？"  # the old title's words
+    hits = assistant.search(question)
+    assert {h.clause.doc_id for h in hits} == {"2019.txt", "2021.txt"}  # both versions answer
+    first = [h.clause.doc_id for h in hits]
+    assert first.index("2021.txt") < first.index("2019.txt")
+    answer = assistant.ask(question)
+    named = [c.clause.doc_id for c in answer.citations] or [h.clause.doc_id for h in answer.retrieved]
+    assert named[0] == "2021.txt", answer.text  # cited first, or named first among the closest clauses
+    assert answer.text.find("进一步推行") < answer.text.find("全面推行部门联合"), answer.text

@@ -16,10 +16,10 @@ from typing import Any
 from rag.tokens import VERSION as TOKENS_VERSION
 
 FORMAT_VERSION = 2  # 2: documents in clauses.sqlite, content-addressed vector ids
-# What the clause records were built with: the clause parser (ingest/clauses.py) and the metadata read from
-# the text (ingest/metadata.py) 2, the BM25 tokens (rag/tokens.py), the embedded text 2
+# What the clause records were built with: the clause parser (ingest/clauses.py) 2, the metadata read from
+# the text (ingest/metadata.py) m2, the BM25 tokens (rag/tokens.py), the embedded text 2
 # (rag.index.vector_cache.embed_text). Changing any re-ingests; the vector cache keeps unchanged texts.
-PARSER_VERSION = f"2+t{TOKENS_VERSION}+e2"
+PARSER_VERSION = f"2+t{TOKENS_VERSION}+e2+m2"
 MANIFEST = "manifest.json"
 IDENTITY_KEYS = ("format", "embedder", "dim", "parser_version", "embed_chars")
 FILE_PENDING = None  # an entry's file_hash while other documents of its file are still to be written
