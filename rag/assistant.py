@@ -103,18 +103,34 @@ class Assistant:
             self.__dict__.pop("_document_places", None)
             self.__dict__.pop("_validity", None)
 
-    def search(self, question: Question | str, k: int = 10, doc: str | Sequence[str] | None = None) -> list[Hit]:
+    def search(self, question: Question | str, k: int = 10, doc: str | Sequence[str] | None = None,
+               in_force: bool = False) -> list[Hit]:
+        """Hits for `question`, within `doc` (titles or ids) when given, and only in documents in force today when
+        `in_force` is set."""
         self.refresh()
         question = Question.of(question)
+        chosen = doc
         if not doc and not question.intent.compare:
             doc = self.documents_of_place(question)
+        if in_force:
+            doc = self.in_force_documents(doc)
         hits = self.retriever.search(question, k=k, doc=doc)
         hits = current_first(hits, self._validity)
-        if question.intent.compare and not doc:
+        if question.intent.compare and not chosen:
             hits = self._per_document(question, hits, k)
         elif question.intent.purpose and hits:
             hits = self._with_opening(hits)
         return hits
+
+    def in_force_documents(self, doc: str | Sequence[str] | None = None) -> list[str]:
+        """The ids of the documents among `doc` (all when None) that are 现行有效 today (rag/validity.py)."""
+        from rag.validity import IN_FORCE
+
+        ids = self.retriever.resolve_docs(doc) or list(self.index.manifest.documents)
+        kept = [d for d in ids if d in self._validity and self._validity[d].status == IN_FORCE]
+        if not kept:
+            raise PolicyRagError("没有现行有效的文件可查：要查的文件都已废止、过期或尚未施行（不限现行有效可查全部文件）")
+        return kept
 
     def _with_opening(self, hits: list[Hit]) -> list[Hit]:
         """A "why was it issued" question: the leading document's opening clause (its 导语, or a law's 第一条
@@ -162,17 +178,17 @@ class Assistant:
         return merged[:k]
 
     def ask(self, question: Question | str, *, k: int | None = None, doc: str | Sequence[str] | None = None,
-            answerer: str | None = None) -> Answer:
+            answerer: str | None = None, in_force: bool = False) -> Answer:
         """Retrieve, answer, check citations; timings in milliseconds."""
-        *_, answer = self.ask_stream(question, k=k, doc=doc, answerer=answerer)
+        *_, answer = self.ask_stream(question, k=k, doc=doc, answerer=answerer, in_force=in_force)
         return answer
 
     def ask_stream(self, question: Question | str, *, k: int | None = None, doc: str | Sequence[str] | None = None,
-                   answerer: str | None = None) -> Iterator[str | Answer]:
+                   answerer: str | None = None, in_force: bool = False) -> Iterator[str | Answer]:
         """Like `ask`, but yields the answer text as it is written (LLM chunks), then the Answer."""
         t0 = time.perf_counter()
         question = Question.of(question)
-        hits = self.search(question, k=max(k or self.settings.top_k, 10), doc=doc)
+        hits = self.search(question, k=max(k or self.settings.top_k, 10), doc=doc, in_force=in_force)
         t1 = time.perf_counter()
         chosen = self.answerer(answerer)
         if hasattr(chosen, "stream"):

@@ -52,7 +52,10 @@ def ref_key(text: str) -> str:
 
 
 def statuses(documents: Mapping[str, Mapping[str, Any]], as_of: date | None = None) -> dict[str, Status]:
-    """The status of every document (doc_id → its manifest entry, with `title` and `meta`) on `as_of` (today)."""
+    """The status of every document (doc_id → its manifest entry, with `title` and `meta`) on `as_of` (today).
+
+    A document's `repeals` names the ones it repeals (separated by ；) by title, 文号 or document id.
+    """
     today = (as_of or date.today()).isoformat()
     by_ref: dict[str, str] = {}
     for doc_id, entry in documents.items():
@@ -60,6 +63,7 @@ def statuses(documents: Mapping[str, Mapping[str, Any]], as_of: date | None = No
         by_ref[ref_key(entry.get("title", ""))] = doc_id
         if meta.get("doc_number"):
             by_ref[ref_key(meta["doc_number"])] = doc_id
+    by_ref |= {ref_key(doc_id): doc_id for doc_id in documents}  # an id names one document even when titles repeat
     repealed_by: dict[str, str] = {}
     for doc_id, entry in documents.items():
         for ref in filter(None, (entry.get("meta") or {}).get("repeals", "").split("；")):
