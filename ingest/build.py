@@ -199,6 +199,35 @@ class Ingester:
         self._corrections: dict[str, dict[str, str]] = {}  # staff's metadata corrections (ingest/corrections.py)
 
     def run(self, paths: Sequence[Path]) -> IngestReport:
+        with self._locked(), self._stop:
+            return self._run_locked(paths)
+
+    def remove(self, doc_ids: Sequence[str]) -> IngestReport:
+        """Take documents out of the index, as a run does when their file is gone (staff withdrew them)."""
+        started = time.perf_counter()
+        report = IngestReport()
+        with self._locked(), self._stop:
+            index = self._open_existing()
+            try:
+                missing = [d for d in doc_ids if d not in index.manifest.documents]
+                if missing:
+                    raise PolicyRagError(f"{'、'.join(missing)}: no such document in the index")
+                with self._stop.uninterrupted():
+                    for doc_id in doc_ids:
+                        entry = index.manifest.documents[doc_id]
+                        index.remove_document(doc_id)
+                        report.documents.append(FileResult(entry.get("file", ""), doc_id, entry.get("title"), "removed"))
+                    index.rebuild_bm25()
+                    index.save()
+                report.clauses_total = index.count()
+            finally:
+                index.close()
+        report.seconds = time.perf_counter() - started
+        return report
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """The ingest lock of the data dir: one writer at a time (ingest, `policy-rag meta`, the UI)."""
         from filelock import FileLock, Timeout
 
         data_dir = Path(self.settings.data_dir)
@@ -211,10 +240,16 @@ class Ingester:
                 f"another `policy-rag ingest` is writing to {data_dir}/; wait for it to finish"
             ) from None
         try:
-            with self._stop:
-                return self._run_locked(paths)
+            yield
         finally:
             lock.release()
+
+    def _open_existing(self) -> ClauseIndex:
+        """The index as it is, whatever it was built with (never rebuilt: removing must not wipe it), repaired."""
+        index = ClauseIndex.inspect(self.settings.data_dir, self.settings.chroma_url)
+        index.store.ensure_schema()
+        index.repair()
+        return index
 
     def _run_locked(self, paths: Sequence[Path]) -> IngestReport:
         started = time.perf_counter()
@@ -409,6 +444,11 @@ def ingest(settings: Settings, paths: Iterable[Path] | None = None, embedder: Em
         if not p.exists():
             raise PolicyRagError(f"{p}: no such file or folder")
     return Ingester(settings, embedder, progress).run(chosen)
+
+
+def remove(settings: Settings, doc_ids: Sequence[str], embedder: Embedder | None = None) -> IngestReport:
+    """Take documents out of the settings' data dir under the ingest lock (their files are the caller's)."""
+    return Ingester(settings, embedder).remove(doc_ids)
 
 
 def log(message: str) -> None:

@@ -76,8 +76,6 @@ def meta_command(doc: str, sets: tuple[str, ...], unsets: tuple[str, ...], data_
 
     A correction applies at once and to every later ingest of the document.
     """
-    from filelock import FileLock, Timeout
-
     from ingest import corrections
     from rag.cli import print_json, settings_from
     from rag.index import ClauseIndex
@@ -102,19 +100,7 @@ def meta_command(doc: str, sets: tuple[str, ...], unsets: tuple[str, ...], data_
                                      "give more of the title or the document id")
             (doc_id,) = found
             if change:
-                lock = FileLock(str(Path(settings.data_dir) / "ingest.lock"))
-                try:
-                    lock.acquire(timeout=0)
-                except Timeout:
-                    raise PolicyRagError("an ingest is writing to the index; correct the metadata after it") from None
-                try:
-                    saved = corrections.load(settings.data_dir)
-                    saved[doc_id] = saved.get(doc_id, {}) | change
-                    corrections.save(settings.data_dir, saved)
-                    entry = index.manifest.documents[doc_id]
-                    index.set_meta(doc_id, corrections.apply(entry.get("meta") or {}, saved[doc_id]))
-                finally:
-                    lock.release()
+                corrections.correct(index, doc_id, change)
             entry = index.manifest.documents[doc_id]
         finally:
             index.close()

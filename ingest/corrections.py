@@ -7,9 +7,13 @@ import json
 import os
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ingest.metadata import merged
 from rag.errors import PolicyRagError
+
+if TYPE_CHECKING:
+    from rag.index import ClauseIndex
 
 FILE = "corrections.json"
 FIELDS = ("doc_number", "issuer", "date", "effective", "expires", "repeals")
@@ -55,3 +59,25 @@ def apply(meta: dict[str, str], correction: dict[str, str] | None) -> dict[str, 
             out.pop(field, None)
             out.pop(f"{field}_from", None)
     return out | {"corrected": ",".join(sorted(correction))}
+
+
+def correct(index: ClauseIndex, doc_id: str, change: dict[str, str]) -> dict[str, str]:
+    """Record `change` for the document and apply it to the index at once, under the ingest lock; its new meta."""
+    from filelock import FileLock, Timeout
+
+    for field, value in change.items():
+        check(field, value)
+    lock = FileLock(str(Path(index.data_dir) / "ingest.lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise PolicyRagError("an ingest is writing to the index; correct the metadata after it") from None
+    try:
+        saved = load(index.data_dir)
+        saved[doc_id] = saved.get(doc_id, {}) | change
+        save(index.data_dir, saved)
+        meta = apply(index.manifest.documents[doc_id].get("meta") or {}, saved[doc_id])
+        index.set_meta(doc_id, meta)
+    finally:
+        lock.release()
+    return meta
