@@ -144,15 +144,6 @@ def test_errors_are_messages_not_tracebacks(error, expected):
     assert expected in md and "Traceback" not in md
 
 
-def test_documents_and_choices():
-    docs = {"a.txt": {"title": "乙文件", "clauses": 3, "file": "corpus/a.txt"},
-            "b.txt": {"title": "甲文件", "clauses": 5, "file": "corpus/b.txt"}}
-    md = render.documents_markdown(docs)
-    assert "共 2 份文件，8 个条款。" in md and "| 《乙文件》 | 3 |" in md
-    assert render.document_choices(docs) == [("乙文件", "a.txt"), ("甲文件", "b.txt")]  # by title
-    assert "还没有收录任何文件" in render.documents_markdown({})
-
-
 def test_reason_zh():
     assert render.reason_zh("8000亿 not found in cited clause [1]") == "所引条款 [1] 中找不到 8000亿"
     assert render.reason_zh("cites no source but states 65%") == "没有标注来源，却给出了 65%"

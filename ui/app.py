@@ -19,8 +19,11 @@ from rag.assistant import Assistant
 from rag.config import Settings
 from rag.errors import PolicyRagError
 from rag.records import Answer
-from ui import followup, openai_api, render
+from rag.validity import statuses
+from ui import documents as doc_table
+from ui import followup, manage, openai_api, render
 from ui.feedback import append_feedback, feedback_record
+from ui.locale import chinese
 from ui.upload import ALLOWED, ingest_uploads
 
 log = logging.getLogger("policy_rag.ui")
@@ -128,8 +131,10 @@ class Handlers:
     def __init__(self, state: AppState) -> None:
         self.state = state
 
-    def ask(self, asked: str, history: list, past: list, chosen: list | None):
-        """Stream one answer into the chat; a follow-up is read in the light of the previous question."""
+    def ask(self, asked: str, history: list, past: list, chosen: list | None, in_force: bool = False):
+        """Stream one answer into the chat; a follow-up is read in the light of the previous question.
+
+        `chosen` limits the search to those documents, `in_force` to documents 现行有效 today."""
         asked = (asked or "").strip()
         if not asked:
             yield history, gr.skip(), past, ""
@@ -142,7 +147,7 @@ class Handlers:
         yield history, gr.skip(), past, ""
         answer, written = None, ""
         try:
-            for part in self.state.assistant.ask_stream(question, doc=chosen or None):
+            for part in self.state.assistant.ask_stream(question, doc=chosen or None, in_force=bool(in_force)):
                 if isinstance(part, Answer):
                     answer = part
                 else:
@@ -187,25 +192,83 @@ class Handlers:
         rating = "赞" if like.liked else "踩"
         return f"已记录“{rating}”{'和您的意见' if record['comment'] else ''}，谢谢！", ""
 
-    def add_files(self, files: list | None, progress=gr.Progress()):  # noqa: B008 (Gradio injects it so)
-        """Store, check and ingest uploads; report each file; refresh the document list and filter."""
+    def add_files(self, files: list | None, replaces: str | None = None, state: str = "", issuer: str = "",
+                  year: str = "", progress=gr.Progress()):  # noqa: B008 (Gradio injects it so)
+        """Store, check and ingest uploads; report each file; mark the document a new version replaces; refresh
+        the document table and pickers."""
         if not files:
             raise gr.Error("请先选择要上传的文件。")
+        if replaces and len(files) != 1:
+            raise gr.Error("替代已有文件时，请只上传一份文件（它的新版本）。")
         progress(0, desc="正在读取文件…")
 
         def step(done: int, total: int) -> None:
             progress((done, total), desc="正在建立索引", unit="个文件")
 
+        settings = self.state.settings
         try:
-            rows = ingest_uploads(self.state.settings, files, embedder=self.state.assistant.embedder, progress=step)
+            rows = ingest_uploads(settings, files, embedder=self.state.assistant.embedder, progress=step)
+            report = render.ingest_markdown(rows)
+            new = list(dict.fromkeys(r.doc_id for r in rows if r.status in ("added", "updated", "unchanged")))
+            if replaces and len(new) == 1:
+                manage.mark_replaced(settings, new[0], replaces)
+                titles = {r.doc_id: r.title for r in rows}
+                report += f"\n\n已标记：原文件 {render.escape_md(replaces)} 已被《{render.escape_md(titles[new[0]] or new[0])}》替代。"
+            elif replaces:
+                report += "\n\n未标记替代：上传的文件没有成功加入，或含有不止一份文件。"
         except PolicyRagError as err:
             raise gr.Error(str(err)) from None
-        self.state.reload()
-        return (render.ingest_markdown(rows), *self.documents(), None)
+        finally:
+            self.state.reload()
+        return (report, *self.documents(state, issuer, year), None)
 
-    def documents(self):
+    def documents(self, state: str = "", issuer: str = "", year: str = ""):
+        """The document table (filtered), its filters' choices, and every document picker, from the index."""
         documents = self.state.documents()
-        return render.documents_markdown(documents), gr.Dropdown(choices=render.document_choices(documents))
+        found = statuses(documents)
+        filters = doc_table.filter_choices(documents)
+        choices = doc_table.choices(documents, found)
+        return (*self.table(state, issuer, year, documents, found),
+                *(gr.Dropdown(choices=c, value=v if v in {x for _, x in c} else doc_table.ALL)
+                  for c, v in zip(filters, (state, issuer, year), strict=True)),
+                gr.Dropdown(choices=choices), gr.Dropdown(choices=choices, value=None),
+                gr.Dropdown(choices=choices, value=None))
+
+    def table(self, state: str = "", issuer: str = "", year: str = "", documents=None, found=None):
+        """The summary line and the rows that pass the filters."""
+        documents = self.state.documents() if documents is None else documents
+        found = statuses(documents) if found is None else found
+        rows = doc_table.rows(documents, found, state or "", issuer or "", year or "")
+        return doc_table.summary(documents, len(rows)), gr.Dataframe(value=rows or None, headers=doc_table.HEADERS)
+
+    def pick(self, event: gr.SelectData):
+        """A click on a table row picks that document for 删除."""
+        row = event.row_value or []
+        return gr.Dropdown(value=row[-1]) if row else gr.skip()
+
+    def confirm_remove(self, doc_id: str | None):
+        """删除 asks first: show what will go, with 确认删除 and 取消."""
+        if not doc_id:
+            raise gr.Error("请先在表格中点选，或在下拉框中选择要删除的文件。")
+        title = self.state.documents().get(doc_id, {}).get("title") or doc_id
+        note = (f"确定从文件库删除《{render.escape_md(title)}》吗？删除后问答不再引用它；原文件移到数据目录的 "
+                "removed/ 文件夹（移回并重新导入即可恢复）。")
+        return gr.Row(visible=True), note
+
+    def remove(self, doc_id: str | None, state: str = "", issuer: str = "", year: str = ""):
+        """Remove the picked document from the index (under the ingest lock) and move its file aside."""
+        if not doc_id:
+            raise gr.Error("请先选择要删除的文件。")
+        try:
+            removed = manage.remove_document(self.state.settings, doc_id, embedder=self.state.assistant.embedder)
+        except PolicyRagError as err:
+            raise gr.Error(str(err)) from None
+        finally:
+            self.state.reload()
+        where = f"原文件已移到 {render.escape_md(str(removed.moved_to))}" if removed.moved_to else \
+            "没有找到原文件（若它在文件夹中，下次导入该文件夹会重新收录）"
+        note = f"已删除《{render.escape_md(removed.title)}》。{where}。"
+        return (gr.Row(visible=False), note, *self.documents(state, issuer, year))
 
 
 def layout() -> SimpleNamespace:
@@ -225,8 +288,10 @@ def layout() -> SimpleNamespace:
                     ui.ask = gr.Button("提问", variant="primary", scale=1, min_width=80, elem_id="ask")
                 gr.Examples(EXAMPLES, inputs=ui.question, label="示例问题")
                 with gr.Row(equal_height=False):
-                    ui.docs = gr.Dropdown(label="只在这些文件中查找（不选则查全部文件）", multiselect=True,
-                                          choices=[], scale=4, elem_id="doc-filter")
+                    with gr.Column(scale=4):
+                        ui.docs = gr.Dropdown(label="只在这些文件中查找（不选则查全部文件）", multiselect=True,
+                                              choices=[], elem_id="doc-filter")
+                        ui.in_force = gr.Checkbox(label="只查现行有效的文件", value=False, elem_id="in-force")
                     with gr.Column(scale=1, min_width=120):
                         ui.clear = gr.Button("新对话", size="md")
                         ui.export = gr.Button("导出备忘录", size="md", elem_id="export")
@@ -242,11 +307,28 @@ def layout() -> SimpleNamespace:
             with gr.Column(scale=2):
                 ui.uploads = gr.File(label="上传政策文件（.pdf .txt .docx .html .md）", file_count="multiple",
                                      file_types=list(ALLOWED), elem_id="upload")
+                ui.replaces = gr.Dropdown(label="替代已有文件（可选：上传的是它的新版本时选择）", choices=[],
+                                          value=None, elem_id="replaces")
                 ui.add = gr.Button("加入文件库", variant="primary", elem_id="add-files")
                 ui.report = gr.Markdown(elem_id="upload-report")
-            with gr.Column(scale=3):
+            with gr.Column(scale=5):
                 gr.Markdown("### 已收录的文件")
-                ui.doc_list = gr.Markdown(elem_id="doc-list")
+                ui.doc_summary = gr.Markdown(elem_id="doc-summary")
+                with gr.Row():
+                    ui.by_status = gr.Dropdown(label="状态", choices=[("全部状态", "")], value="", elem_id="by-status")
+                    ui.by_issuer = gr.Dropdown(label="发文机关", choices=[("全部发文机关", "")], value="",
+                                               elem_id="by-issuer")
+                    ui.by_year = gr.Dropdown(label="年份", choices=[("全部年份", "")], value="", elem_id="by-year")
+                ui.doc_table = gr.Dataframe(headers=doc_table.HEADERS, interactive=False, wrap=True, max_height=560,
+                                            label="点击列名排序；点击一行选中该文件", elem_id="doc-table")
+                with gr.Row(equal_height=True):
+                    ui.target = gr.Dropdown(label="选中的文件", choices=[], value=None, scale=4, elem_id="target")
+                    ui.remove = gr.Button("删除", variant="stop", scale=1, min_width=80, elem_id="remove")
+                with gr.Row(visible=False, elem_id="confirm-row") as ui.confirm_row:
+                    ui.confirm_note = gr.Markdown(elem_id="confirm-note")
+                    ui.confirm = gr.Button("确认删除", variant="stop", min_width=80, elem_id="confirm-remove")
+                    ui.cancel = gr.Button("取消", min_width=80, elem_id="cancel-remove")
+                ui.manage_note = gr.Markdown(elem_id="manage-note")
     return ui
 
 
@@ -256,7 +338,7 @@ def build_app(state: AppState) -> gr.Blocks:
     # delete_cache: Gradio's copies of uploads and memos older than a day go, checked hourly
     with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(3600, 86400)) as demo:
         ui = layout()
-        ask_in = [ui.question, ui.chatbot, ui.turns, ui.docs]
+        ask_in = [ui.question, ui.chatbot, ui.turns, ui.docs, ui.in_force]
         ask_out = [ui.chatbot, ui.sources, ui.turns, ui.question]
         ui.question.submit(handlers.ask, ask_in, ask_out, api_name="ask")
         ui.ask.click(handlers.ask, ask_in, ask_out, api_name=False)
@@ -265,9 +347,18 @@ def build_app(state: AppState) -> gr.Blocks:
                   api_name=False)
         ui.export.click(handlers.export, ui.turns, ui.memo_files, api_name="export_memo")
         ui.chatbot.like(handlers.like, [ui.turns, ui.comment], [ui.feedback_note, ui.comment], api_name=False)
-        ui.add.click(handlers.add_files, ui.uploads, [ui.report, ui.doc_list, ui.docs, ui.uploads],
+        filters = [ui.by_status, ui.by_issuer, ui.by_year]
+        listing = [ui.doc_summary, ui.doc_table, *filters, ui.docs, ui.target, ui.replaces]
+        ui.add.click(handlers.add_files, [ui.uploads, ui.replaces, *filters], [ui.report, *listing, ui.uploads],
                      api_name="upload", concurrency_limit=1, concurrency_id="ingest")
-        demo.load(handlers.documents, None, [ui.doc_list, ui.docs], api_name=False)
+        for f in filters:
+            f.input(handlers.table, filters, [ui.doc_summary, ui.doc_table], api_name=False)
+        ui.doc_table.select(handlers.pick, None, ui.target, api_name=False)
+        ui.remove.click(handlers.confirm_remove, ui.target, [ui.confirm_row, ui.confirm_note], api_name=False)
+        ui.cancel.click(lambda: gr.Row(visible=False), None, ui.confirm_row, api_name=False)
+        ui.confirm.click(handlers.remove, [ui.target, *filters], [ui.confirm_row, ui.manage_note, *listing],
+                         api_name=False, concurrency_limit=1, concurrency_id="ingest")
+        demo.load(handlers.documents, None, listing, api_name=False)
     return demo
 
 
@@ -284,7 +375,7 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860,
     demo.queue(default_concurrency_limit=CONCURRENCY)
     app, _, _ = demo.launch(
         server_name=host, server_port=port, auth=auth, auth_message=f"{TITLE}：请登录" if auth else None,
-        theme=theme(), css=CSS, head=HEAD, footer_links=[], show_error=False, quiet=False,
+        theme=theme(), css=CSS, head=HEAD, i18n=chinese(), footer_links=[], show_error=False, quiet=False,
         max_file_size=f"{settings.max_file_mb:g}mb", prevent_thread_lock=True,
     )
     # the OpenAI-compatible API on the same server and login (ui/openai_api.py); the assistant is looked up per

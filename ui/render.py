@@ -206,27 +206,9 @@ def reason_zh(reason: str) -> str:
 
 
 # ---- documents ----------------------------------------------------------------------------------
-def documents_markdown(documents: dict[str, dict]) -> str:
-    """The indexed documents with their clause counts, as a Markdown table."""
-    if not documents:
-        return "还没有收录任何文件。请上传政策文件，或由管理员运行 `policy-rag ingest`。"
-    rows = sorted(documents.items(), key=lambda kv: kv[1].get("title", kv[0]))
-    total = sum(int(e.get("clauses", 0)) for _, e in rows)
-    lines = [f"共 {len(rows)} 份文件，{total} 个条款。", "", "| 文件 | 条款数 | 文件名 |", "|---|---:|---|"]
-    for doc_id, entry in rows:
-        title, file = entry.get("title") or doc_id, _file_name(entry.get("file", doc_id))
-        lines.append(f"| 《{_cell(title)}》 | {int(entry.get('clauses', 0))} | {_cell(file)} |")
-    return "\n".join(lines)
-
-
 def _file_name(path: str) -> str:
     """The file name only: server paths mean nothing to readers."""
     return path.replace("\\", "/").rsplit("/", 1)[-1]
-
-
-def document_choices(documents: dict[str, dict]) -> list[tuple[str, str]]:
-    """(title, doc_id) pairs for the document filter, sorted by title."""
-    return sorted(((e.get("title") or d, d) for d, e in documents.items()), key=lambda p: p[0])
 
 
 def ingest_markdown(rows: Iterable) -> str:
