@@ -1,4 +1,5 @@
-"""ui.app handlers without a browser: streaming, follow-ups, errors as messages, feedback, memo, uploads."""
+"""ui.app handlers without a browser: streaming, follow-ups, errors as messages, feedback, memo, uploads, the
+document table, in-force-only questions, removing a document and uploading a new version of one."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from .fake_openai import FakeOpenAI
 from .test_ui_upload import YANGLING
 
 TECH = "秦创原到2026年技术合同成交额要达到多少？"
+YANGLING_TITLE = "杨凌示范区支持种业创新的若干措施"
+YANGLING_QUESTION = "杨凌对新认定的国家级种业创新平台奖励多少？"
 
 
 def handlers_for(data_dir: Path, embedder, **settings) -> Handlers:
@@ -25,9 +28,9 @@ def handlers_for(data_dir: Path, embedder, **settings) -> Handlers:
     return Handlers(AppState(s, Assistant(s, embedder=embedder)))
 
 
-def run(handlers: Handlers, question: str, history=None, past=None, docs=None):
+def run(handlers: Handlers, question: str, history=None, past=None, docs=None, in_force=False):
     """Drain the streaming handler; returns every yielded (history, sources, turns, textbox)."""
-    return list(handlers.ask(question, history or [], past or [], docs))
+    return list(handlers.ask(question, history or [], past or [], docs, in_force))
 
 
 def test_ask_streams_into_the_chat_then_fills_the_sources(seed_index_dir, embedder):
@@ -108,9 +111,9 @@ def test_upload_handler_reports_each_file_and_refreshes_the_documents(seed_index
     good.write_bytes(YANGLING.encode("gb18030"))
     bad = tmp_path / "fake.pdf"
     bad.write_text("not a pdf")
-    report, doc_list, _dropdown, cleared = handlers.add_files([str(good), str(bad)])
+    report, summary, table, *_pickers, cleared = handlers.add_files([str(good), str(bad)])
     assert "杨凌种业措施\\.txt | ✓ 已加入 | 4" in report and "fake\\.pdf | ✗ 未接收" in report
-    assert "杨凌示范区支持种业创新的若干措施" in doc_list and "共 3 份文件" in doc_list
+    assert "共 3 份文件" in summary and "杨凌示范区支持种业创新的若干措施" in titles(table)
     assert cleared is None
     *_, (history, _, _, _) = run(handlers, "杨凌对新认定的国家级种业创新平台奖励多少？")
     assert "500万元" in history[-1]["content"]
@@ -126,7 +129,92 @@ def test_first_upload_creates_the_index(tmp_path, embedder):
     handlers.state.warm()                                                  # no index yet: no error
     good = tmp_path / "杨凌种业措施.txt"
     good.write_bytes(YANGLING.encode("gb18030"))
-    report, doc_list, *_ = handlers.add_files([str(good)])
-    assert "✓ 已加入" in report and "共 1 份文件" in doc_list
+    report, summary, *_ = handlers.add_files([str(good)])
+    assert "✓ 已加入" in report and "共 1 份文件" in summary
     *_, (history, _, _, _) = run(handlers, "杨凌对新认定的国家级种业创新平台奖励多少？")
     assert "500万元" in history[-1]["content"]
+
+
+# ---- the 文件 tab: table, in force only, remove, new version ---------------------------------------------
+def titles(table) -> list[str]:
+    return [row[0] for row in table.constructor_args["value"] or []]
+
+
+def table_rows(handlers: Handlers, **filters) -> dict[str, list]:
+    _, table = handlers.table(**filters)
+    return {row[-1]: row for row in table.constructor_args["value"] or []}
+
+
+def upload(handlers: Handlers, folder: Path, name: str, text: str, replaces: str | None = None) -> str:
+    path = folder / name
+    path.write_text(text, encoding="utf-8")
+    return handlers.add_files([str(path)], replaces)[0]
+
+
+def test_a_new_version_replaces_the_old_and_in_force_questions_cite_only_it(seed_index_copy, tmp_path, embedder):
+    handlers = handlers_for(seed_index_copy, embedder)
+    upload(handlers, tmp_path, "杨凌种业措施.txt", YANGLING)
+    (old,) = [d for d, row in table_rows(handlers).items() if row[0] == YANGLING_TITLE]
+    report = upload(handlers, tmp_path, "杨凌种业措施（修订）.txt", YANGLING.replace("500万元", "800万元"), old)
+    assert f"原文件 {old.replace('.', chr(92) + '.')} 已被《{YANGLING_TITLE}》替代" in report
+    rows = table_rows(handlers)
+    (new,) = [d for d, row in rows.items() if row[0] == YANGLING_TITLE and d != old]
+    assert rows[old][6] == f"已被废止或替代（被《{YANGLING_TITLE}》替代）" and rows[new][6] == "现行有效"
+    assert list(table_rows(handlers, state="已被废止或替代")) == [old]
+
+    turns = run(handlers, YANGLING_QUESTION, in_force=True)[-1][2]
+    assert {c.clause.doc_id for c in turns[0].answer.citations} == {new} and "800万元" in turns[0].answer.text
+    anywhere = run(handlers, YANGLING_QUESTION)[-1][2][0].answer
+    assert old in {h.clause.doc_id for h in anywhere.retrieved}           # without the filter the old one is found
+
+    # the replacement is a correction: it survives re-ingest of the uploads folder
+    from ingest.build import ingest
+    from ui.upload import uploads_dir
+
+    ingest(handlers.state.settings, [uploads_dir(handlers.state.settings)], embedder=embedder)
+    handlers.state.reload()
+    assert table_rows(handlers)[old][6].startswith("已被废止或替代")
+
+
+def test_in_force_only_with_nothing_in_force_is_a_message(seed_index_copy, tmp_path, embedder):
+    handlers = handlers_for(seed_index_copy, embedder)
+    upload(handlers, tmp_path, "杨凌种业措施.txt", YANGLING)
+    (old,) = [d for d, row in table_rows(handlers).items() if row[0] == YANGLING_TITLE]
+    upload(handlers, tmp_path, "杨凌种业措施（修订）.txt", YANGLING.replace("500万元", "800万元"), old)
+    history, _, turns, _ = run(handlers, YANGLING_QUESTION, docs=[old], in_force=True)[-1]
+    assert "没有现行有效的文件可查" in history[-1]["content"] and turns[0].answer is None
+
+
+def test_remove_asks_first_then_takes_the_document_and_its_file_away(seed_index_copy, tmp_path, embedder):
+    handlers = handlers_for(seed_index_copy, embedder)
+    upload(handlers, tmp_path, "杨凌种业措施.txt", YANGLING)
+    (doc_id,) = [d for d, row in table_rows(handlers).items() if row[0] == YANGLING_TITLE]
+    with pytest.raises(gr.Error, match="请先"):
+        handlers.confirm_remove(None)
+    row, note = handlers.confirm_remove(doc_id)
+    assert row.constructor_args["visible"] is True and f"确定从文件库删除《{YANGLING_TITLE}》吗" in note
+    hidden, done, summary, table, *_ = handlers.remove(doc_id)
+    assert hidden.constructor_args["visible"] is False and f"已删除《{YANGLING_TITLE}》" in done
+    assert "共 2 份文件" in summary and YANGLING_TITLE not in titles(table)
+    from ui.manage import removed_dir
+    from ui.upload import uploads_dir
+
+    settings = handlers.state.settings
+    assert not any(uploads_dir(settings).iterdir())
+    assert [p.name.split("-", 2)[-1] for p in removed_dir(settings).iterdir()] == ["杨凌种业措施.txt"]
+    answer = run(handlers, YANGLING_QUESTION)[-1][2][0].answer
+    assert doc_id not in {h.clause.doc_id for h in answer.retrieved}
+    # a later upload ingests the uploads folder again: the removed document stays out
+    upload(handlers, tmp_path, "其他.txt", "关于某事项的通知\n一、总体要求\n做好某事项。")
+    assert YANGLING_TITLE not in [row[0] for row in table_rows(handlers).values()]
+
+
+def test_table_filters_and_row_pick(seed_index_dir, embedder):
+    handlers = handlers_for(seed_index_dir, embedder)
+    summary, table, states, issuers, years, docs, target, replaces = handlers.documents()
+    assert len(titles(table)) == 2 and states.constructor_args["choices"][0] == ("全部状态", "全部")
+    doc_id = table.constructor_args["value"][1][-1]
+    summary, table = handlers.table(state="已过有效期")
+    assert titles(table) == [] and "当前筛选显示 0 份" in summary
+    pick = handlers.pick(gr.SelectData(None, {"index": [1, 0], "value": "x", "row_value": ["标题", doc_id]}))
+    assert pick.constructor_args["value"] == doc_id

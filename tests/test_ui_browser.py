@@ -1,8 +1,10 @@
 """End to end in a real browser: `policy-rag serve` over the seed index, driven by Debian's Chromium.
 
 Asks, opens the source, copies a citation, rates the answer, exports the memo and reads the .docx,
-uploads a GB18030 .txt and asks about it, and saves screenshots under artifacts/
-(POLICY_RAG_UPDATE_SCREENSHOT=1 also refreshes docs/screenshot-chat.png for the README).
+uploads a GB18030 .txt and asks about it; in an en-US browser, the 文件 tab (Chinese throughout, Gradio's upload
+text included): its status table and filter, a new version replacing a document, an in-force-only question, and
+删除. Saves screenshots under artifacts/ (POLICY_RAG_UPDATE_SCREENSHOT=1 also refreshes docs/screenshot-chat.png
+and docs/screenshot-files.png for the README).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from .test_ui_upload import YANGLING
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = REPO / "artifacts"
 README_SHOT = REPO / "docs" / "screenshot-chat.png"
+FILES_SHOT = REPO / "docs" / "screenshot-files.png"
 TECH = "秦创原到2026年技术合同成交额要达到多少？"
 QCY_TITLE = "秦创原创新驱动平台建设三年行动计划（2024—2026年）"
 ANSWER_WAIT = 60_000  # ms; generous: the first question on a cold CI machine
@@ -84,8 +87,8 @@ def server(seed_index_copy, tmp_path):
         log.close()
 
 
-@pytest.fixture()
-def browser_page(server):
+@pytest.fixture(params=["zh-CN"])
+def browser_page(server, request):
     from playwright.sync_api import sync_playwright
 
     url, _ = server
@@ -94,7 +97,7 @@ def browser_page(server):
             "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
             "--disable-sync", "--no-first-run",
         ])
-        context = browser.new_context(viewport={"width": 1440, "height": 1000}, locale="zh-CN",
+        context = browser.new_context(viewport={"width": 1440, "height": 1000}, locale=request.param,
                                       accept_downloads=True)
         context.grant_permissions(["clipboard-read", "clipboard-write"], origin=url.rstrip("/"))
         page = context.new_page()
@@ -178,7 +181,7 @@ def test_chat_sources_memo_feedback_and_upload_in_a_browser(server, browser_page
     (upload / "杨凌种业措施.txt").write_bytes(YANGLING.encode("gb18030"))
     (upload / "fake.pdf").write_text("not a pdf")
     page.get_by_role("tab", name="文件").click()
-    expect(page.locator("#doc-list")).to_contain_text("共 2 份文件")
+    expect(page.locator("#doc-summary")).to_contain_text("共 2 份文件")
     page.locator("#upload input[type=file]").set_input_files([str(upload / "杨凌种业措施.txt"),
                                                              str(upload / "fake.pdf")])
     expect(page.locator("#upload tr.file")).to_have_count(2)  # both uploaded to the server
@@ -186,8 +189,8 @@ def test_chat_sources_memo_feedback_and_upload_in_a_browser(server, browser_page
     report = page.locator("#upload-report")
     expect(report).to_contain_text("已加入", timeout=ANSWER_WAIT)
     expect(report).to_contain_text("不是 PDF")
-    expect(page.locator("#doc-list")).to_contain_text("杨凌示范区支持种业创新的若干措施")
-    expect(page.locator("#doc-list")).to_contain_text("共 3 份文件")
+    expect(page.locator("#doc-table")).to_contain_text("杨凌示范区支持种业创新的若干措施")
+    expect(page.locator("#doc-summary")).to_contain_text("共 3 份文件")
     page.get_by_role("tab", name="问答").click()
     ask(page, "杨凌对新认定的国家级种业创新平台奖励多少？")
     expect(chat).to_contain_text("500万元", timeout=ANSWER_WAIT)
@@ -202,3 +205,78 @@ def test_chat_sources_memo_feedback_and_upload_in_a_browser(server, browser_page
     expect(page.locator("#turn-4")).to_contain_text("第4问：山西对科技金融有什么支持？")
 
     assert not outside, f"the page fetched from outside the app: {outside}"
+
+
+def choose(page, dropdown: str, option: str) -> None:
+    """Pick `option` in the Gradio dropdown with elem_id `dropdown`."""
+    page.locator(f"#{dropdown} input").click()
+    page.get_by_role("option", name=option).first.click()
+
+
+@pytest.mark.parametrize("browser_page", ["en-US"], indirect=True)
+def test_files_tab_table_new_version_in_force_and_remove_in_an_english_browser(server, browser_page, tmp_path):
+    """An en-US browser still sees every label in Chinese, Gradio's own upload text included."""
+    from playwright.sync_api import expect
+
+    url, data_dir = server
+    page = browser_page
+    page.goto(url, wait_until="load")
+    page.get_by_role("tab", name="文件").click()
+    upload_box = page.locator("#upload")
+    expect(upload_box).to_contain_text("将文件拖放到此处")
+    expect(upload_box).to_contain_text("点击上传")
+    assert "Drop" not in upload_box.inner_text() and "Click" not in upload_box.inner_text()
+    table = page.locator("#doc-table")
+    expect(table).to_contain_text("状态")
+    expect(table).to_contain_text("现行有效")
+
+    # upload a document, then its new version replacing it
+    folder = tmp_path / "upload"
+    folder.mkdir()
+    old, new = folder / "杨凌种业措施.txt", folder / "杨凌种业措施（修订）.txt"
+    old.write_text(YANGLING, encoding="utf-8")
+    new.write_text(YANGLING.replace("500万元", "800万元"), encoding="utf-8")
+    page.locator("#upload input[type=file]").set_input_files([str(old)])
+    expect(page.locator("#upload tr.file")).to_have_count(1)
+    page.locator("#add-files").click()
+    expect(page.locator("#upload-report")).to_contain_text("已加入", timeout=ANSWER_WAIT)
+    expect(page.locator("#doc-summary")).to_contain_text("共 3 份文件")
+    page.locator("#upload input[type=file]").set_input_files([str(new)])
+    expect(page.locator("#upload tr.file")).to_have_count(1)
+    choose(page, "replaces", "杨凌示范区支持种业创新的若干措施")
+    page.locator("#add-files").click()
+    expect(page.locator("#upload-report")).to_contain_text("已被《杨凌示范区支持种业创新的若干措施》替代",
+                                                           timeout=ANSWER_WAIT)
+    expect(table).to_contain_text("已被废止或替代（被《杨凌示范区支持种业创新的若干措施》替代）")
+
+    # the status filter
+    choose(page, "by-status", "已被废止或替代")
+    expect(page.locator("#doc-summary")).to_contain_text("当前筛选显示 1 份")
+    expect(table).not_to_contain_text("关于加快构建山西省创新生态的指导意见")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "ui-files.png"))
+    if os.environ.get("POLICY_RAG_UPDATE_SCREENSHOT") == "1":
+        shutil.copyfile(ARTIFACTS / "ui-files.png", FILES_SHOT)
+    choose(page, "by-status", "全部状态")
+    expect(page.locator("#doc-summary")).not_to_contain_text("当前筛选")
+    expect(table).to_contain_text("关于加快构建山西省创新生态的指导意见")
+
+    # in force only: the answer comes from the new version
+    page.get_by_role("tab", name="问答").click()
+    page.locator("#in-force input").check()
+    ask(page, "杨凌对新认定的国家级种业创新平台奖励多少？")
+    chat = page.locator("#chat")
+    expect(chat).to_contain_text("800万元", timeout=ANSWER_WAIT)
+    assert "500万元" not in chat.inner_text()
+
+    # remove the old version: pick its row, 删除, 确认删除
+    page.get_by_role("tab", name="文件").click()
+    table.get_by_text("已被废止或替代（被").locator("visible=true").first.click()
+    expect(page.locator("#target input")).to_have_value(re.compile("杨凌示范区支持种业创新的若干措施"))
+    page.locator("#remove").click()
+    expect(page.locator("#confirm-note")).to_contain_text("确定从文件库删除《杨凌示范区支持种业创新的若干措施》吗")
+    page.locator("#confirm-remove").click()
+    expect(page.locator("#manage-note")).to_contain_text("已删除", timeout=ANSWER_WAIT)
+    expect(page.locator("#doc-summary")).to_contain_text("共 3 份文件")
+    expect(table).not_to_contain_text("已被废止或替代")
+    assert [p.name for p in (data_dir / "uploads").iterdir()] == ["杨凌种业措施（修订）.txt"]

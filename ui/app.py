@@ -192,8 +192,8 @@ class Handlers:
         rating = "赞" if like.liked else "踩"
         return f"已记录“{rating}”{'和您的意见' if record['comment'] else ''}，谢谢！", ""
 
-    def add_files(self, files: list | None, replaces: str | None = None, state: str = "", issuer: str = "",
-                  year: str = "", progress=gr.Progress()):  # noqa: B008 (Gradio injects it so)
+    def add_files(self, files: list | None, replaces: str | None = None, state: str = doc_table.ALL,
+                  issuer: str = doc_table.ALL, year: str = doc_table.ALL, progress=gr.Progress()):  # noqa: B008 (Gradio injects it so)
         """Store, check and ingest uploads; report each file; mark the document a new version replaces; refresh
         the document table and pickers."""
         if not files:
@@ -222,7 +222,7 @@ class Handlers:
             self.state.reload()
         return (report, *self.documents(state, issuer, year), None)
 
-    def documents(self, state: str = "", issuer: str = "", year: str = ""):
+    def documents(self, state: str = doc_table.ALL, issuer: str = doc_table.ALL, year: str = doc_table.ALL):
         """The document table (filtered), its filters' choices, and every document picker, from the index."""
         documents = self.state.documents()
         found = statuses(documents)
@@ -234,11 +234,12 @@ class Handlers:
                 gr.Dropdown(choices=choices), gr.Dropdown(choices=choices, value=None),
                 gr.Dropdown(choices=choices, value=None))
 
-    def table(self, state: str = "", issuer: str = "", year: str = "", documents=None, found=None):
+    def table(self, state: str = doc_table.ALL, issuer: str = doc_table.ALL, year: str = doc_table.ALL,
+              documents=None, found=None):
         """The summary line and the rows that pass the filters."""
         documents = self.state.documents() if documents is None else documents
         found = statuses(documents) if found is None else found
-        rows = doc_table.rows(documents, found, state or "", issuer or "", year or "")
+        rows = doc_table.rows(documents, found, state, issuer, year)
         return doc_table.summary(documents, len(rows)), gr.Dataframe(value=rows or None, headers=doc_table.HEADERS)
 
     def pick(self, event: gr.SelectData):
@@ -255,7 +256,8 @@ class Handlers:
                 "removed/ 文件夹（移回并重新导入即可恢复）。")
         return gr.Row(visible=True), note
 
-    def remove(self, doc_id: str | None, state: str = "", issuer: str = "", year: str = ""):
+    def remove(self, doc_id: str | None, state: str = doc_table.ALL, issuer: str = doc_table.ALL,
+               year: str = doc_table.ALL):
         """Remove the picked document from the index (under the ingest lock) and move its file aside."""
         if not doc_id:
             raise gr.Error("请先选择要删除的文件。")
@@ -315,11 +317,12 @@ def layout() -> SimpleNamespace:
                 gr.Markdown("### 已收录的文件")
                 ui.doc_summary = gr.Markdown(elem_id="doc-summary")
                 with gr.Row():
-                    ui.by_status = gr.Dropdown(label="状态", choices=[("全部状态", "")], value="", elem_id="by-status")
-                    ui.by_issuer = gr.Dropdown(label="发文机关", choices=[("全部发文机关", "")], value="",
-                                               elem_id="by-issuer")
-                    ui.by_year = gr.Dropdown(label="年份", choices=[("全部年份", "")], value="", elem_id="by-year")
+                    ui.by_status, ui.by_issuer, ui.by_year = (
+                        gr.Dropdown(label=label, choices=[(f"全部{label}", doc_table.ALL)], value=doc_table.ALL,
+                                    elem_id=elem_id)
+                        for label, elem_id in (("状态", "by-status"), ("发文机关", "by-issuer"), ("年份", "by-year")))
                 ui.doc_table = gr.Dataframe(headers=doc_table.HEADERS, interactive=False, wrap=True, max_height=560,
+                                            column_widths=["26%", "11%", "11%", "8%", "8%", "8%", "14%", "6%", "8%"],
                                             label="点击列名排序；点击一行选中该文件", elem_id="doc-table")
                 with gr.Row(equal_height=True):
                     ui.target = gr.Dropdown(label="选中的文件", choices=[], value=None, scale=4, elem_id="target")

@@ -10,7 +10,7 @@ from typing import Any
 from rag.validity import REPEALED, STATUSES, Status
 
 HEADERS = ["标题", "文号", "发文机关", "成文日期", "施行日期", "有效期至", "状态", "条款数", "文件编号"]
-ALL = ""  # a filter set to this keeps every document
+ALL = "全部"  # a filter set to this (or left empty) keeps every document
 
 Documents = Mapping[str, Mapping[str, Any]]
 
@@ -36,6 +36,7 @@ def keep(entry: Mapping[str, Any], status: Status | None, state: str = ALL, issu
     """Whether a document passes the filters: its status is `state`, its issuer contains `issuer`, it was
     issued in `year` (each filter left at ALL passes everything)."""
     meta = entry.get("meta") or {}
+    state, issuer, year = ("" if f == ALL else f or "" for f in (state, issuer, year))
     return ((not state or (status is not None and status.status == state))
             and (not issuer or issuer in (meta.get("issuer") or ""))
             and (not year or year_of(entry) == year))
