@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import re
 import threading
 import time
@@ -17,6 +19,11 @@ from rag.question import Question, places_in
 from rag.records import Answer, Clause, Hit
 from rag.retrieve import Retriever
 from rag.validity import current_first
+
+def current_day() -> date:
+    """Today, for validity (a function, so a test can move the clock)."""
+    return date.today()
+
 
 class Assistant:
     """Opens the index lazily, keeps the embedder and jieba warm, answers questions."""
@@ -91,17 +98,23 @@ class Assistant:
         found = self._validity
         return [found[d].warning for d in sorted(cited) if d in found and found[d].warning]
 
-    @cached_property
+    @property
     def _validity(self) -> dict:
+        """Every document's status today, computed again when the index changes or the day does (a server
+        running past a document's expiry date says so the next morning)."""
         from rag.validity import statuses
 
-        return statuses(self.index.manifest.documents)
+        today = current_day()
+        cached = self.__dict__.get("_validity_cache")
+        if cached is None or cached[0] != today:
+            cached = self.__dict__["_validity_cache"] = (today, statuses(self.index.manifest.documents, today))
+        return cached[1]
 
     def refresh(self) -> None:
         """See documents another process committed since the last question (an ingest while the app runs)."""
         if self.index.refresh():
             self.__dict__.pop("_document_places", None)
-            self.__dict__.pop("_validity", None)
+            self.__dict__.pop("_validity_cache", None)
 
     def search(self, question: Question | str, k: int = 10, doc: str | Sequence[str] | None = None,
                in_force: bool = False) -> list[Hit]:

@@ -112,7 +112,7 @@ def test_docs_command_and_answers_say_when_a_cited_policy_is_replaced(tmp_path, 
     assert any("国办发〔2016〕82号" in c.memo for c in answer.citations if c.clause.doc_id == "2016.txt")
 
 
-def test_a_correction_applies_at_once_and_survives_re_ingest(tmp_path, embedder):
+def test_a_correction_applies_at_once_and_survives_re_ingest(tmp_path, embedder, monkeypatch):
     from ingest.build import ingest
     from rag.cli import main
     from rag.config import Settings
@@ -150,6 +150,18 @@ def test_a_correction_applies_at_once_and_survives_re_ingest(tmp_path, embedder)
     assert docs()["status"] == EXPIRED
     nothing = CliRunner().invoke(main, ["meta", "没有这份文件", "--data-dir", str(data)])
     assert nothing.exit_code == 1 and "matches 0 documents" in nothing.output
+
+    # a running app sees the document expire the day after its last day, with no ingest in between
+    import rag.assistant
+    from rag.errors import PolicyRagError
+
+    CliRunner().invoke(main, ["meta", "进一步加大激励", "--set", "expires=2027-06-30", "--data-dir", str(data)])
+    running = rag.assistant.Assistant(settings, embedder=embedder)
+    monkeypatch.setattr(rag.assistant, "current_day", lambda: date(2027, 6, 30))
+    assert running.in_force_documents() == ["2018.txt"]
+    monkeypatch.setattr(rag.assistant, "current_day", lambda: date(2027, 7, 1))
+    with pytest.raises(PolicyRagError, match="没有现行有效的文件"):
+        running.in_force_documents()
 
 
 def test_when_both_versions_answer_the_current_one_leads(tmp_path, embedder):
