@@ -94,8 +94,9 @@ class Citation:
 
     @property
     def memo(self) -> str:
-        """Ready-to-paste memo string: 《title》〔文号〕二、（一）3.：“quote”."""
-        number = self.clause.meta.get("doc_number", "")
+        """Ready-to-paste memo string: 《title》（文号）二、（一）3.：“quote”; a document without a 文号 is named
+        with its date instead (《title》（2020年3月5日）…)."""
+        number = self.clause.meta.get("doc_number", "") or _chinese_date(self.clause.meta.get("date", ""))
         head = f"《{self.clause.title}》" + (f"（{number}）" if number else "")
         return f"{head}{self.clause.label}：“{self.quote}”"
 
@@ -177,3 +178,11 @@ class Answer:
             "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
             "notices": list(self.notices),
         }
+
+
+def _chinese_date(iso: str) -> str:
+    """2020-03-05 → 2020年3月5日; anything else (a date kept as written) as it is."""
+    parts = iso.split("-")
+    if len(parts) == 3 and all(p.isdigit() for p in parts):
+        return f"{int(parts[0])}年{int(parts[1])}月{int(parts[2])}日"
+    return iso

@@ -197,3 +197,18 @@ def test_when_both_versions_answer_the_current_one_leads(tmp_path, embedder):
     named = [c.clause.doc_id for c in answer.citations] or [h.clause.doc_id for h in answer.retrieved]
     assert named[0] == "2021.txt", answer.text  # cited first, or named first among the closest clauses
     assert answer.text.find("进一步推行") < answer.text.find("全面推行部门联合"), answer.text
+
+
+def test_a_memo_string_names_the_document_by_its_number_or_else_its_date():
+    from rag.records import Citation, Clause
+
+    def memo(**meta) -> str:
+        clause = Clause("a.txt#二、（一）", "a.txt", "关于加快构建山西省创新生态的指导意见", ("二、", "（一）"), (),
+                        "（一）建设高水平创新平台。", 0, 10, meta=meta)
+        return Citation(1, clause, "建设高水平创新平台").memo
+
+    assert memo(doc_number="晋政发〔2020〕6号", date="2020-03-05") == \
+        "《关于加快构建山西省创新生态的指导意见》（晋政发〔2020〕6号）二、（一）：“建设高水平创新平台”"
+    assert memo(date="2020-03-05").startswith("《关于加快构建山西省创新生态的指导意见》（2020年3月5日）二、（一）")
+    assert memo(date="2020年2月30日").startswith("《关于加快构建山西省创新生态的指导意见》（2020年2月30日）")
+    assert memo().startswith("《关于加快构建山西省创新生态的指导意见》二、（一）：")
