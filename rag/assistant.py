@@ -15,7 +15,7 @@ from rag.config import Settings
 from rag.embedders import Embedder, settings_embedder
 from rag.errors import PolicyRagError
 from rag.index import ClauseIndex
-from rag.question import Question, places_in
+from rag.question import Question, defined_term, places_in
 from rag.records import Answer, Clause, Hit
 from rag.retrieve import Retriever
 from rag.validity import current_first
@@ -133,6 +133,8 @@ class Assistant:
             hits = self._per_document(question, hits, k)
         elif question.intent.purpose and hits:
             hits = self._with_opening(hits)
+        elif "definition" in question.kinds and hits:
+            hits = self._with_definition(question, hits)
         return hits
 
     def in_force_documents(self, doc: str | Sequence[str] | None = None) -> list[str]:
@@ -153,6 +155,18 @@ class Assistant:
             return hits
         rest = [h for h in hits if h.clause.clause_id != opening.clause_id]
         return [rest[0], Hit(opening, rest[0].score, {}, {}), *rest[1:]]
+
+    def _with_definition(self, question: Question, hits: list[Hit]) -> list[Hit]:
+        """A "what is X" question: the clause of the leading document that defines X (本法所称X，是指… / X是指…)
+        answers it, though every clause of a law about X repeats the word; put it first."""
+        term = defined_term(question.text)
+        if not term:
+            return hits
+        defines = re.compile(rf"所称的?{re.escape(term)}|{re.escape(term)}[”，,]?\s*(?:是指|指的是|系指)")
+        found = next((c for c in self.index.clauses([hits[0].clause.doc_id]) if defines.search(c.text)), None)
+        if found is None or found.clause_id == hits[0].clause.clause_id:
+            return hits
+        return [Hit(found, hits[0].score, {}, {}), *(h for h in hits if h.clause.clause_id != found.clause_id)]
 
     def documents_of_place(self, question: Question | str) -> list[str] | None:
         """When the question names one province, leave out documents about other provinces only.

@@ -41,7 +41,7 @@ FRAMING = frozenset(
     办法 措施 举措 要求 模式 作用 发挥作用 领域 类 类产品 数字 思路 阶段 方式 政策 文件 两份 两地 计划 行动计划 意见
     指导意见 规定 情况 问题 重点 工作 方案 体系 时候 事情 东西 部分 规模 比例 比重 金额 标准 多大 多少 哪里 哪些
     什么 怎么 如何 回事 怎么回事 一年 一共 具体 主要 分别 各自 打算 准备 哪几个 哪些地方 几环 哪几 说法 规划 大力
-    省里 两省 政府 国家 初衷 宗旨 意图 用意""".split()
+    省里 两省 政府 国家 初衷 宗旨 意图 用意 意思 含义 定义 概念""".split()
 )
 PLACE_NAME = re.compile(r"[\u4e00-\u9fff]{2,8}(?:省|市|县|区|州|盟|旗|镇|乡)")  # jieba tags new ones n
 CONTENT_FLAGS = frozenset("n nr ns nt nz nw vn eng j nrt nrfg".split())
@@ -163,3 +163,16 @@ def years_in(text: str) -> set[int]:
         first, last = int(m.group(1)), int(m.group(2) or m.group(1))
         years.update(range(first, last + 1) if 0 <= last - first <= 20 else (first, last))
     return years
+
+
+_DEFINED = re.compile(r"(?:什么是|什么叫|何谓)(?P<a>[^？?，。]{2,16}?)[？?。]?$"
+                      r"|^(?P<b>[^？?，。]{2,16}?)(?:是指什么|指什么|指的是什么|是什么意思|的含义|的定义)")
+
+
+def defined_term(text: str) -> str | None:
+    """The term a "what is X" question asks to define (什么是湿地 → 湿地; 《条例》中的艾滋病是指什么 → 艾滋病)."""
+    m = _DEFINED.search(text.strip())
+    if not m:
+        return None
+    term = re.sub(r"^.*》(?:中的|里的|所称的?)?|^(?:本法|本条例|本办法)(?:中的|所称的?)?", "", m.group("a") or m.group("b"))
+    return re.sub(r"[“”‘’\"'\s]", "", term) or None

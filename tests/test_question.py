@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 import rag.question
-from rag.question import Question, years_in
+from rag.question import Question, defined_term, years_in
 
 
 def test_a_question_is_a_frozen_record_of_its_analysis():
@@ -61,3 +61,13 @@ def test_the_assistant_analyses_a_question_once_per_answer(assistant, monkeypatc
     answer = assistant.ask("秦创原到2026年技术合同成交额要达到多少？")
     assert not answer.abstained and "6000亿元" in answer.text
     assert seen == ["秦创原到2026年技术合同成交额要达到多少？"]
+
+
+@pytest.mark.parametrize(("text", "term"), [
+    ("什么是湿地？", "湿地"), ("产品质量安全指什么？", "产品质量安全"), ("《艾滋病防治条例》中的艾滋病是指什么", "艾滋病"),
+    ("失业保险金是什么意思", "失业保险金"), ("什么叫“专精特新”企业？", "专精特新企业"), ("本法所称的湿地的含义", "湿地"),
+    ("秦创原有哪些目标？", None), ("研发投入要达到多少？", None),
+])
+def test_the_term_a_definition_question_asks_about(text, term):
+    assert defined_term(text) == term
+    assert "意思" not in Question.of(text).content_terms  # the way of asking is no subject the evidence must hold

@@ -60,7 +60,7 @@ def test_the_answering_article_comes_first(laws_dir, embedder):
     ranks = []
     for question, title, label in QUESTIONS:
         ours = _rank(with_rerank.search(question, k=10), title, label)
-        plain = _rank(without.search(question, k=10), title, label)
+        plain = _rank(without.retriever.search(Question.of(question), k=10), title, label)  # retrieval alone
         assert ours == 1, (question, ours, [(h.clause.title, h.clause.label) for h in with_rerank.search(question, k=3)])
         ranks.append((question, ours, plain))
     # the rerank is what puts them first: without it some are lower
@@ -113,3 +113,34 @@ def test_embedded_text_keeps_room_for_the_clause():
     text = embed_text(clause, 64)
     assert text.startswith(title[:TITLE_CHARS] + "\n" + clause.headings[0][:HEADING_CHARS] + "\n")
     assert "组建4支" in text and len(text) <= 64
+
+
+WETLAND_LAW = Path(__file__).resolve().parents[2] / "shared" / "bench" / "legal_dc" / "corpus.jsonl"
+
+
+def test_a_definition_question_gets_the_defining_article_of_a_law_that_repeats_the_word(tmp_path, embedder,
+                                                                                        monkeypatch):
+    """Every article of the 湿地保护法 says 湿地; the one that answers 什么是湿地 is 本法所称湿地，是指…"""
+    from ingest.build import ingest
+    from rag import assistant as assistant_module
+    from rag.assistant import Assistant
+    from rag.config import Settings
+
+    if not WETLAND_LAW.exists():
+        pytest.skip(f"{WETLAND_LAW} not found (../shared/bench)")
+    law = next(r for r in map(json.loads, WETLAND_LAW.read_text(encoding="utf-8").splitlines())
+               if r["title"] == "中华人民共和国湿地保护法")
+    assert law["text"].count("湿地") > 200
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "湿地保护法.txt").write_text(law["text"], encoding="utf-8")
+    ingest(Settings(data_dir=tmp_path / "data"), [corpus], embedder=embedder)
+    assistant = Assistant(Settings(data_dir=tmp_path / "data"), embedder=embedder)
+    questions = ["什么是湿地？", "湿地是指什么", "《湿地保护法》里的湿地是什么意思"]
+    for question in questions:
+        hits = assistant.search(question, k=5)
+        assert "本法所称湿地，是指" in hits[0].clause.text, (question, [h.clause.label for h in hits])
+        answer = assistant.ask(question)
+        assert not answer.abstained and "本法所称湿地，是指" in answer.citations[0].clause.text, answer.text
+    monkeypatch.setattr(assistant_module, "defined_term", lambda text: None)  # without it: another article first
+    assert any("本法所称湿地，是指" not in assistant.search(q, k=5)[0].clause.text for q in questions)

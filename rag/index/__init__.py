@@ -112,7 +112,8 @@ class ClauseIndex:
                 rebuilt = (f"the index was built with embedder={stored.embedder}, parser v{stored.parser_version}, "
                            f"embed_chars={stored.embed_chars}, format {stored.format}; this run uses "
                            f"embedder={embedder}, parser v{parser_version}, embed_chars={embed_chars}, format "
-                           f"{FORMAT_VERSION}: every document is read and embedded again, once")
+                           f"{FORMAT_VERSION}: every document is indexed again, once (texts already embedded come "
+                           "from the vector cache)")
             _wipe(data_dir, chroma_url)
             clause_store.create(data_dir / DB, fresh)
             fresh.write(data_dir)
