@@ -14,6 +14,7 @@ from pathlib import Path
 from ingest.loaders.common import (Parsed, _megabytes, clean_title, looks_like_heading, looks_like_title,
                                    meta_value)
 from ingest.loaders.docx import MAX_UNZIPPED_MB, MAX_ZIP_RATIO, load_docx
+from ingest.loaders.ocr import OcrOptions
 from ingest.loaders.html import MAX_HTML_MB, load_html
 from ingest.loaders.pdf import MAX_PDF_SECONDS, _pdf_page_texts, load_pdf
 from ingest.loaders.text import JSONL_META_FIELDS, load_jsonl, load_markdown, load_txt
@@ -25,7 +26,7 @@ from rag.records import Document
 __all__ = ["SUPPORTED_SUFFIXES", "SIDECAR_SUFFIX", "JSONL_META_FIELDS", "MAX_HTML_MB", "MAX_UNZIPPED_MB",
            "MAX_ZIP_RATIO", "MAX_PDF_SECONDS", "Parsed", "is_sidecar", "load_documents", "load_txt", "load_markdown",
            "load_pdf", "load_html", "load_docx", "load_jsonl", "looks_like_title", "looks_like_heading", "clean_title",
-           "_pdf_page_texts"]
+           "_pdf_page_texts", "OcrOptions"]
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".pdf", ".html", ".htm", ".docx", ".jsonl")
 SIDECAR_SUFFIX = ".meta.json"  # x.pdf.meta.json: {"title", "issuer", "date", "doc_number", …}
@@ -36,8 +37,10 @@ def is_sidecar(path: Path) -> bool:
     return path.name.endswith(SIDECAR_SUFFIX)
 
 
-def load_documents(path: Path, root: Path | None = None, max_bytes: int | None = None) -> list[Document]:
-    """Read one corpus file: one Document, or one per line of a .jsonl collection."""
+def load_documents(path: Path, root: Path | None = None, max_bytes: int | None = None,
+                   ocr: OcrOptions | None = None) -> list[Document]:
+    """Read one corpus file: one Document, or one per line of a .jsonl collection. `ocr` says how a PDF's pages
+    without a text layer are read (default: by OCR)."""
     name = path.relative_to(root).as_posix() if root is not None else path.name
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
@@ -48,7 +51,7 @@ def load_documents(path: Path, root: Path | None = None, max_bytes: int | None =
         raise DocumentReadError(f"{name}: empty file (0 bytes)")
     if suffix == ".jsonl":
         return load_jsonl(data, name)
-    parsed = _parse(suffix, data, name)
+    parsed = _parse(suffix, data, name, ocr)
     sidecar = _read_sidecar(path, name)
     title = sidecar.pop("title", "") or parsed.title
     return [
@@ -60,16 +63,17 @@ def load_documents(path: Path, root: Path | None = None, max_bytes: int | None =
             content_hash=hashlib.sha256(data).hexdigest(),
             pages=parsed.pages,
             meta=merged(extract_metadata(title, parsed.text), parsed.meta, sidecar),
+            problems=parsed.problems,
         )
     ]
 
 
-def _parse(suffix: str, data: bytes, name: str) -> Parsed:
+def _parse(suffix: str, data: bytes, name: str, ocr: OcrOptions | None = None) -> Parsed:
     """The format's parser; whatever a hostile or broken file makes a parser raise becomes one error naming it."""
     from rag.errors import IngestInterrupted
 
     try:
-        return _PARSERS[suffix](data, name)
+        return load_pdf(data, name, ocr) if suffix == ".pdf" else _PARSERS[suffix](data, name)
     except (DocumentReadError, IngestInterrupted):
         raise
     except RecursionError as error:

@@ -22,6 +22,7 @@ class Parsed:
     title: str
     pages: tuple[int, ...] = ()
     meta: dict[str, str] = field(default_factory=dict)
+    problems: tuple[str, ...] = ()  # parts that could not be read ("page 3: OCR took over 120 s")
 
 
 def meta_value(value: Any) -> str:

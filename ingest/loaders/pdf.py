@@ -11,7 +11,9 @@ from typing import Any
 
 from ingest.clean import clean_pages
 from ingest.loaders.common import Parsed, _first_line_title, _leading_title, _nonempty, clean_title, looks_like_title
+from ingest.loaders.ocr import OcrOptions, PageError, PageReader, needs_ocr, page_ranges
 from rag.errors import DocumentReadError
+from rag.records import OCR_PAGES
 
 MAX_PDF_SECONDS = 300  # reading a PDF's text layer: a 300-page plan takes under a minute on 2 cores
 
@@ -26,15 +28,44 @@ class _DropWrongPointingObject(logging.Filter):
 logging.getLogger("pypdf._reader").addFilter(_DropWrongPointingObject())
 
 
-def load_pdf(data: bytes, name: str) -> Parsed:
-    """A .pdf with a text layer: pages extracted with pypdf, cleaned and re-joined, page offsets kept."""
+def load_pdf(data: bytes, name: str, ocr: OcrOptions | None = None) -> Parsed:
+    """A .pdf: each page's text layer (pypdf), or OCR for a page without one (see ingest.loaders.ocr); pages
+    cleaned and re-joined, page offsets kept. A page OCR cannot read is reported and the rest is kept."""
+    ocr = ocr or OcrOptions()
     reader = _open_pdf(data, name)
     pages = _pdf_page_texts(reader, name)
-    if not any(page.strip() for page in pages):
-        raise DocumentReadError(f"{name}: no text layer (scanned/image-only PDF); run OCR first")
+    scanned = [i for i, page in enumerate(pages) if ocr.mode == "force" or needs_ocr(page)]
+    if ocr.mode == "off":
+        scanned = []
+        if not any(page.strip() for page in pages):
+            raise DocumentReadError(f"{name}: no text layer (scanned/image-only PDF) and OCR is off "
+                                    "(POLICY_RAG_OCR=off); set POLICY_RAG_OCR=auto to read it")
+    read, problems = _ocr_pages(data, pages, scanned, ocr)
+    if scanned and not read and not any(page.strip() for i, page in enumerate(pages) if i not in scanned):
+        raise DocumentReadError(f"{name}: OCR could read none of its pages without a text layer ({'; '.join(problems[:3])})")
     text, offsets = clean_pages(pages)
     text = _nonempty(text, name)
-    return Parsed(text, _pdf_title(reader, text, name), offsets)
+    meta = {OCR_PAGES: page_ranges(read)} if read else {}
+    return Parsed(text, _pdf_title(reader, text, name), offsets, meta, tuple(problems))
+
+
+def _ocr_pages(data: bytes, pages: list[str], scanned: list[int], ocr: OcrOptions) -> tuple[list[int], list[str]]:
+    """Replace the text of the `scanned` pages (0-based) by what OCR reads: the 1-based pages read, and one
+    problem line per page it could not read (that page keeps its text layer, if any)."""
+    read: list[int] = []
+    problems: list[str] = []
+    if not scanned:
+        return read, problems
+    with PageReader(data, ocr.page_seconds) as reader:
+        for done, index in enumerate(scanned):
+            try:
+                pages[index] = "\n".join(reader.read(index))
+                read.append(index + 1)
+            except PageError as error:
+                problems.append(f"page {index + 1}: {error}")
+            if ocr.on_page:
+                ocr.on_page(done + 1, len(scanned))
+    return read, problems
 
 
 def _pdf_title(reader: Any, text: str, name: str) -> str:
