@@ -205,9 +205,13 @@ class Handlers:
         def step(done: int, total: int) -> None:
             progress((done, total), desc="正在建立索引", unit="个文件")
 
+        def page(file: str, done: int, total: int) -> None:  # a scan: OCR takes seconds a page
+            progress((done, total), desc=f"正在识别扫描件 {Path(file).name}", unit="页")
+
         settings = self.state.settings
         try:
-            rows = ingest_uploads(settings, files, embedder=self.state.assistant.embedder, progress=step)
+            rows = ingest_uploads(settings, files, embedder=self.state.assistant.embedder, progress=step,
+                                  pages=page)
             report = render.ingest_markdown(rows)
             new = list(dict.fromkeys(r.doc_id for r in rows if r.status in ("added", "updated", "unchanged")))
             if replaces and len(new) == 1:

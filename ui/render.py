@@ -177,6 +177,8 @@ def clause_html(clause: Clause, element_id: str, quote: str = "", n: int | None 
         meta.append(f"第 {clause.page} 页")
     if clause.source:
         meta.append(f"文件：{escape_html(_file_name(clause.source))}")
+    if clause.read_by_ocr:
+        meta.append('<span class="src-ocr">扫描件，文字经识别</span>')
     meta_html = f'<div class="src-meta">{" · ".join(meta)}</div>' if meta else ""
     return (f'<article class="src-card" id="{element_id}"><div class="src-head">{head}</div>{meta_html}'
             f'<div class="src-text">{highlight(clause.text, quote)}</div>{extra}</article>')
@@ -217,8 +219,8 @@ def ingest_markdown(rows: Iterable) -> str:
     for r in rows:
         name = _file_name(r.path)
         title = f"《{r.title}》" if r.title else ""
-        lines.append(f"| {_cell(name)} | {STATUS.get(r.status, r.status)} | {r.clauses or ''} | "
-                     f"{_cell(r.error or title)} |")
+        note = r.error or "；".join([title, *(f"未能读取 {w}" for w in getattr(r, "warnings", []))]).strip("；")
+        lines.append(f"| {_cell(name)} | {STATUS.get(r.status, r.status)} | {r.clauses or ''} | {_cell(note)} |")
     return "\n".join(lines)
 
 
