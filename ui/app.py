@@ -50,6 +50,9 @@ CSS = """
 .src-meta { font-size: .85em; color: var(--body-text-color-subdued); margin: .2em 0 .4em; }
 .src-text { white-space: pre-wrap; line-height: 1.7; }
 .src-text mark { background: #fde68a; color: inherit; padding: 0 1px; }
+.src-table { border-collapse: collapse; white-space: normal; font-size: .92em; margin: .3em 0; }
+.src-table th, .src-table td { border: 1px solid var(--border-color-primary); padding: .15em .4em; }
+.src-ocr { color: #b45309; }
 .src-flags, .src-flag { color: #b45309; background: #fffbeb; border-left: 3px solid #f59e0b; padding: .3em .6em; margin: .4em 0; }
 .src-flags ul { margin: .2em 0 0 1.2em; }
 .src-abstain { color: var(--body-text-color-subdued); margin: .4em 0; }

@@ -8,6 +8,7 @@ from typing import Any
 
 from ingest.clean import clean_text
 from ingest.loaders.common import _MB, Parsed, _megabytes, _nonempty, _pick_title
+from ingest.loaders.tables import is_table, table_lines
 from rag.errors import DocumentReadError
 
 MAX_UNZIPPED_MB = 200  # what a .docx may unpack to (its XML parts)
@@ -68,14 +69,9 @@ def _check_zip(data: bytes, name: str) -> None:
 
 
 def _table_lines(table: Any) -> list[str]:
-    """One `cell | cell` line per row; a merged cell is repeated by python-docx, so it is kept once."""
-    lines = []
-    for row in table.rows:
-        cells, seen = [], set()
-        for cell in row.cells:
-            if id(cell._tc) not in seen:
-                seen.add(id(cell._tc))
-                cells.append(_WHITESPACE.sub(" ", cell.text).strip())
-        lines.append(" | ".join(cell for cell in cells if cell))
-    return lines
-
+    """Its rows as lines whose cells keep their column headers (ingest.loaders.tables); python-docx repeats a
+    merged cell in every row and column it spans, and the header pairing writes it once."""
+    grid = [[_WHITESPACE.sub(" ", cell.text).strip() for cell in row.cells] for row in table.rows]
+    if not is_table(grid):
+        return [" ".join(cell for cell in dict.fromkeys(row) if cell) for row in grid]
+    return table_lines(grid)[0]

@@ -8,6 +8,7 @@ from typing import Any
 from ingest.clean import clean_text
 from ingest.encoding import decode_text
 from ingest.loaders.common import _MB, Parsed, _megabytes, _nonempty, _pick_title
+from ingest.loaders.tables import is_table, table_lines
 from rag.errors import DocumentReadError
 
 MAX_HTML_MB = 20       # a policy page is well under 1 MB; parsing takes about a second per MB
@@ -112,7 +113,9 @@ def _block_text(root: Any) -> str:
             continue
         if node.name == "br":
             out.append("\n")
-        elif node.name == "tr":
+        elif node.name == "table" and not node.find("table"):
+            out.append("\n" + "\n".join(_html_table_lines(node)) + "\n")
+        elif node.name == "tr":  # a row of a layout table that holds tables
             cells = [_WHITESPACE.sub(" ", cell.get_text(" ", strip=True)) for cell in node.find_all(["td", "th"])]
             out.append("\n" + " | ".join(cell for cell in cells if cell) + "\n")
         else:
@@ -124,3 +127,35 @@ def _block_text(root: Any) -> str:
             stack.extend((child, in_pre) for child in reversed(node.contents))
     return "".join(out)
 
+
+
+MAX_SPAN = 50  # a colspan/rowspan beyond this is a mistake in the page, not a table that wide
+
+
+def _html_table_lines(table: Any) -> list[str]:
+    """A <table> as lines whose cells keep their column headers; colspan/rowspan expanded into the grid."""
+    grid: list[list[str | None]] = []
+    pending: dict[int, int] = {}  # column → rows a rowspan still covers
+    for tr in table.find_all("tr"):
+        row: list[str | None] = []
+        for cell in tr.find_all(["td", "th"]):
+            while pending.get(len(row), 0) > 0:
+                pending[len(row)] -= 1
+                row.append(None)
+            span = min(_span(cell.get("colspan")), MAX_SPAN)
+            down = min(_span(cell.get("rowspan")), MAX_SPAN)
+            for i in range(span):
+                if down > 1:
+                    pending[len(row)] = down - 1
+                row.append(cell.get_text(" ", strip=True) if i == 0 else None)
+        grid.append(row)
+    if not is_table(grid):
+        return [" | ".join(c for c in row if c) for row in grid]
+    return table_lines(grid)[0]
+
+
+def _span(value: Any) -> int:
+    try:
+        return max(int(str(value)), 1)
+    except ValueError:
+        return 1

@@ -224,8 +224,9 @@ class PageReader:
     def close(self) -> None:
         """End the worker (at once: it may be stuck in a page)."""
         if self._process is not None:
-            self._process.kill()
-            self._process.join()
+            if self._process.pid is not None:  # started
+                self._process.kill()
+                self._process.join()
             self._conn.close()
             self._process = self._conn = None
 

@@ -11,11 +11,13 @@ from typing import Any
 
 from ingest.clean import clean_pages
 from ingest.loaders.common import Parsed, _first_line_title, _leading_title, _nonempty, clean_title, looks_like_title
+from ingest.loaders.tables import is_table, table_lines
 from ingest.loaders.ocr import OcrOptions, PageError, PageReader, needs_ocr, page_ranges
 from rag.errors import DocumentReadError
 from rag.records import OCR_PAGES
 
 MAX_PDF_SECONDS = 300  # reading a PDF's text layer: a 300-page plan takes under a minute on 2 cores
+MAX_TABLE_SECONDS = 120  # looking for ruled tables (pdfplumber, 0.04-0.13 s a page); pages after keep pypdf's text
 
 
 class _DropWrongPointingObject(logging.Filter):
@@ -41,8 +43,11 @@ def load_pdf(data: bytes, name: str, ocr: OcrOptions | None = None) -> Parsed:
             raise DocumentReadError(f"{name}: no text layer (scanned/image-only PDF) and OCR is off "
                                     "(POLICY_RAG_OCR=off); set POLICY_RAG_OCR=auto to read it")
     read, problems = _ocr_pages(data, pages, scanned, ocr)
+    _keep_tables(data, pages, skip=set(scanned))
     if scanned and not read and not any(page.strip() for i, page in enumerate(pages) if i not in scanned):
         raise DocumentReadError(f"{name}: OCR could read none of its pages without a text layer ({'; '.join(problems[:3])})")
+    if read and not any(page.strip() for page in pages):
+        raise DocumentReadError(f"{name}: no text layer (scanned/image-only PDF), and OCR found no text in it")
     text, offsets = clean_pages(pages)
     text = _nonempty(text, name)
     meta = {OCR_PAGES: page_ranges(read)} if read else {}
@@ -66,6 +71,44 @@ def _ocr_pages(data: bytes, pages: list[str], scanned: list[int], ocr: OcrOption
             if ocr.on_page:
                 ocr.on_page(done + 1, len(scanned))
     return read, problems
+
+
+def _keep_tables(data: bytes, pages: list[str], skip: set[int], max_seconds: float = MAX_TABLE_SECONDS) -> None:
+    """Pages holding a ruled table get their text from pdfplumber: the text above, between and below each table
+    as lines, and the table as rows whose cells keep their headers. A table that ends at the foot of a page and
+    one with as many columns at the head of the next are one table (the header is not repeated)."""
+    import pdfplumber
+
+    deadline = time.monotonic() + max_seconds
+    header: list[str] = []
+    ended_at_foot = False
+    with pdfplumber.open(io.BytesIO(data)) as pdf:
+        for index, page in enumerate(pdf.pages):
+            if index in skip or time.monotonic() > deadline:  # past the budget: the text layer as pypdf read it
+                header, ended_at_foot = [], False
+                continue
+            tables = [t for t in page.find_tables() if is_table(t.extract())]
+            if not tables:
+                header, ended_at_foot = [], False
+                continue
+            parts, top = [], 0.0
+            for table in sorted(tables, key=lambda t: t.bbox[1]):
+                x0, y0, x1, y1 = table.bbox
+                parts.append(_text_between(page, top, y0))
+                grid = table.extract()
+                continues = ended_at_foot and y0 < 0.15 * page.height and header and len(grid[0]) == len(header)
+                lines, header = table_lines(grid, header if continues else None)
+                parts.append("\n".join(lines))
+                top, ended_at_foot = y1, y1 > 0.85 * page.height
+            parts.append(_text_between(page, top, page.height))
+            pages[index] = "\n".join(part for part in parts if part.strip())
+            page.flush_cache()  # pdfplumber keeps every page's layout otherwise: memory would grow with the file
+
+
+def _text_between(page: Any, top: float, bottom: float) -> str:
+    if bottom - top < 1:
+        return ""
+    return page.crop((0, top, page.width, bottom)).extract_text() or ""
 
 
 def _pdf_title(reader: Any, text: str, name: str) -> str:
