@@ -49,7 +49,7 @@ _DOC_TYPE_END = re.compile(
     r"|指南|要点|章程|守则|令|公报|通报|清单|目录|标准|制度)$"
 )
 _TRAILING_NOTE = re.compile(r"(?:[（(][^（）()]{1,30}[）)]|[》」”])+$")
-_DOC_NUMBER = re.compile(r"[〔\[［(（]\d{4}[〕\]］)）]\d+号")
+_DOC_NUMBER = re.compile(r"[〔\[［(（【]\d{4}[〕\]］)）】]\d+号")
 _DATE = re.compile(r"^\d{4}年\d{1,2}月\d{1,2}日$")
 _SITE_SUFFIX = re.compile(r"\s*(?:_|\s[-–—|]|[-–—|]\s).*$", re.DOTALL)
 _WORD_PREFIX = re.compile(r"^Microsoft Word\s*-\s*")

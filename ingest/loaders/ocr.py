@@ -117,7 +117,7 @@ def red_mask(rgb: Any) -> Any:
     import numpy as np
 
     r, g, b = (rgb[..., i].astype(np.int16) for i in range(3))
-    return (r > 120) & (r - g > 60) & (r - b > 60)
+    return (r > 120) & (r - g > 50) & (r - b > 50)
 
 
 def red_text_regions(mask: Any) -> list[tuple[int, int, int, int]]:
@@ -141,9 +141,11 @@ def read_image(engine: Any, rgb: Any) -> list[str]:
     """The page's lines in reading order: the body with red ink whitened, plus red lines of text (红头)."""
     import numpy as np
 
+    import cv2
+
     mask = red_mask(rgb)
     body = rgb.copy()
-    body[mask] = 255
+    body[cv2.dilate(mask.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)] = 255  # and the red's fringe
     result, _ = engine(body, use_cls=False)
     boxes = boxes_from(result)
     for x, y, w, h in red_text_regions(mask):

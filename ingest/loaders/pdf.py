@@ -64,7 +64,10 @@ def _ocr_pages(data: bytes, pages: list[str], scanned: list[int], ocr: OcrOption
     with PageReader(data, ocr.page_seconds) as reader:
         for done, index in enumerate(scanned):
             try:
-                pages[index] = "\n".join(reader.read(index))
+                lines = reader.read(index)
+                if not lines:  # a blank page, or an image the renderer could not decode
+                    raise PageError("OCR found no text on it")
+                pages[index] = "\n".join(lines)
                 read.append(index + 1)
             except PageError as error:
                 problems.append(f"page {index + 1}: {error}")
