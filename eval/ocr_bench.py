@@ -188,17 +188,27 @@ def run(work: Path, progress: Callable[[str], None] = print, seed: int = 26) -> 
             continue
         text_file, images = text_pdf_pages(source, pages, work / f"pdf{i}-text.pdf")
         scanned = image_pdf([scan(im, rng, with_stamp=(k == 0)) for k, im in enumerate(images)], work / f"pdf{i}-scan.pdf")
-        scores.append(_score(name, text_file, scanned, len(images)))
-        progress(_line(scores[-1]))
+        _add(scores, progress, name, text_file, scanned, len(images))
     if FONT.exists():
         for i, seed_file in enumerate(sorted(SEED_DIR.glob("*.txt"))):
             reference, images = typeset(seed_file.read_text(encoding="utf-8"), SEED_PAGES)
             text_file = work / f"seed{i}.txt"
             text_file.write_text(reference, encoding="utf-8")
             scanned = image_pdf([scan(im, rng, with_stamp=True) for im in images], work / f"seed{i}-scan.pdf")
-            scores.append(_score(seed_file.name, text_file, scanned, len(images)))
-            progress(_line(scores[-1]))
+            _add(scores, progress, seed_file.name, text_file, scanned, len(images))
     return scores
+
+
+def _add(scores: list[DocScore], progress: Callable[[str], None], name: str, text_file: Path, scanned: Path,
+         pages: int) -> None:
+    """Score one document; one that cannot be read is reported and left out of the figures."""
+    from rag.errors import DocumentReadError
+
+    try:
+        scores.append(_score(name, text_file, scanned, pages))
+        progress(_line(scores[-1]))
+    except DocumentReadError as error:
+        progress(f"{name[:40]:40}  not scored: {error}")
 
 
 def _line(s: DocScore) -> str:
