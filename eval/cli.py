@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -47,12 +48,16 @@ BENCH_NAMES = ("legal_dc", "ncp_policy_qa")
 @click.option("--gold", "gold_path", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=None,
               help="--metadata only: the gold file (default eval/metadata_gold.jsonl).")
 @click.option("--json", "as_json", is_flag=True, help="--metadata only: print the summary as JSON.")
+@click.option("--ocr", "ocr_bench", is_flag=True,
+              help="OCR benchmark: image-only copies of corpus-ext PDF pages and the seed documents (rotated, noised, "
+                   "stamped) read back; prints character and clause-label accuracy and seconds per page.")
 @click.option("--thresholds", type=click.Path(path_type=Path, dir_okay=False), default=EVAL_DIR / "thresholds.toml",
               show_default="eval/thresholds.toml", help="Gate: exit 1 when a metric is worse than its threshold.")
 def eval_command(qa_path: Path, corpus_dir: Path | None, out_dir: Path | None, answerer: str | None, data_dir: Path | None,
                  compare: Path | None, baseline: str | None, bench: str | None, bench_dir: Path | None,
                  limit: int | None, max_docs: int | None, abstain_split: bool, fit_abstain: bool,
-                 metadata: bool, gold_path: Path | None, as_json: bool, thresholds: Path) -> None:
+                 metadata: bool, gold_path: Path | None, as_json: bool, ocr_bench: bool,
+                 thresholds: Path) -> None:
     """Answer and score every QA item (exit 1 when a metric is below eval/thresholds.toml)."""
     from rag.cli import settings_from
     from rag.errors import PolicyRagError
@@ -63,6 +68,12 @@ def eval_command(qa_path: Path, corpus_dir: Path | None, out_dir: Path | None, a
     try:
         if metadata:
             passed = _run_metadata(gold_path, bench_dir, thresholds, as_json)
+        elif ocr_bench:
+            from eval.ocr_bench import main as run_ocr_bench
+
+            result = run_ocr_bench(progress=lambda m: click.echo(m, err=True))
+            click.echo(json.dumps(result, ensure_ascii=False))
+            passed = True
         elif fit_abstain:
             from eval.abstain_fit import fit_abstain as fit, print_report
             from eval.bench import DEFAULT_BENCH_DIR

@@ -22,7 +22,7 @@ from pathlib import Path
 from ingest import corrections
 from ingest.clauses import split_clauses
 from ingest.embedding import PassageVectors, VectorRequest
-from ingest.loaders import SUPPORTED_SUFFIXES, is_sidecar, load_documents
+from ingest.loaders import SUPPORTED_SUFFIXES, OcrOptions, is_sidecar, load_documents
 from rag.config import Settings
 from rag.embedders import Embedder, settings_embedder
 from rag.errors import DocumentReadError, IndexLockedError, IngestInterrupted, PolicyRagError
@@ -34,6 +34,7 @@ from rag.tokens import tokenize
 
 MAX_PENDING_CHARS = 300_000  # parsed document text waiting for its vectors
 Progress = Callable[[int, int], None]  # (characters done, characters to do); the total may be revised
+PageProgress = Callable[[str, int, int], None]  # (file, pages read, pages to read) while a scan is OCR'd
 
 
 @dataclass
@@ -46,6 +47,7 @@ class FileResult:
     status: str  # added | updated | unchanged | removed | failed | skipped
     clauses: int = 0
     error: str | None = None
+    warnings: list[str] = field(default_factory=list)  # parts of an indexed document not read ("page 3: …")
 
 
 @dataclass
@@ -190,10 +192,12 @@ def iter_files(paths: Sequence[Path]) -> Iterator[tuple[Path, Path]]:
 class Ingester:
     """One ingest run over a data dir: incremental, file by file, bad files reported not fatal."""
 
-    def __init__(self, settings: Settings, embedder: Embedder | None = None, progress: Progress | None = None) -> None:
+    def __init__(self, settings: Settings, embedder: Embedder | None = None, progress: Progress | None = None,
+                 pages: PageProgress | None = None) -> None:
         self.settings = settings
         self.embedder = embedder or settings_embedder(settings)
         self.progress = progress
+        self.pages = pages
         self._open_files: dict[str, _OpenFile] = {}
         self._stop = _StopOnSignal()
         self._corrections: dict[str, dict[str, str]] = {}  # staff's metadata corrections (ingest/corrections.py)
@@ -332,7 +336,8 @@ class Ingester:
                 report.documents.append(FileResult(source, doc_id, entry["title"], "unchanged", entry["clauses"]))
             return []
         # `source` is the path users see in citations (corpus/x.txt), not the root-relative doc_id
-        docs = [replace(d, source=source) for d in load_documents(file, root=root, max_bytes=max_bytes)]
+        docs = [replace(d, source=source) for d in load_documents(file, root=root, max_bytes=max_bytes,
+                                                                  ocr=self._ocr_options(source))]
         changed = []
         for doc in docs:
             seen.add(doc.doc_id)
@@ -348,6 +353,12 @@ class Ingester:
             with self._stop.uninterrupted():
                 index.complete_file(done)
         return changed
+
+    def _ocr_options(self, source: str) -> OcrOptions:
+        """How this run reads scanned PDF pages; each page read is reported with the file's name."""
+        pages = self.pages
+        on_page = (lambda done, total: pages(source, done, total)) if pages is not None else None
+        return OcrOptions(self.settings.ocr, self.settings.ocr_page_seconds, on_page)
 
     def _start_document(self, doc: Document, file: Path, vectors: PassageVectors, report: IngestReport) -> _Pending:
         """Parse `doc`, send its texts to be embedded, and tokenise it while they are."""
@@ -382,7 +393,8 @@ class Ingester:
         with self._stop.uninterrupted():
             index.replace_document(doc.doc_id, job.clauses, vectors, job.tokens, entry, self._last_of_file(job.file))
             self._stop.committed += 1
-        report.documents.append(FileResult(doc.source, doc.doc_id, doc.title, status, len(job.clauses)))
+        report.documents.append(FileResult(doc.source, doc.doc_id, doc.title, status, len(job.clauses),
+                                           warnings=list(doc.problems)))
 
     def _last_of_file(self, file: Path) -> FileDone | None:
         """Count one more document of `file` written; its FileDone when that was the last one."""
@@ -437,13 +449,13 @@ def _display_path(path: Path) -> str:
 
 
 def ingest(settings: Settings, paths: Iterable[Path] | None = None, embedder: Embedder | None = None,
-           progress: Callable[[int, int], None] | None = None) -> IngestReport:
-    """Ingest `paths` (default: the corpus dir) into the settings' data dir."""
+           progress: Callable[[int, int], None] | None = None, pages: PageProgress | None = None) -> IngestReport:
+    """Ingest `paths` (default: the corpus dir) into the settings' data dir; `pages` hears of each page OCR'd."""
     chosen = [Path(p) for p in (paths or [settings.corpus_dir])]
     for p in chosen:
         if not p.exists():
             raise PolicyRagError(f"{p}: no such file or folder")
-    return Ingester(settings, embedder, progress).run(chosen)
+    return Ingester(settings, embedder, progress, pages).run(chosen)
 
 
 def remove(settings: Settings, doc_ids: Sequence[str], embedder: Embedder | None = None) -> IngestReport:

@@ -8,6 +8,8 @@ import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 
+from rag.tables import parse_row
+
 # ---------------------------------------------------------------- characters
 
 # CJK Radicals Supplement look-alikes that NFKC leaves alone (Chrome/Skia and Quartz PDFs emit them).
@@ -297,6 +299,8 @@ def _paragraph_break(previous: Line, line: Line, full: float, indents_mean_parag
         _ends_paragraph(previous, full)
         or starts_with_marker(line.text)
         or (line.indented and indents_mean_paragraphs)
+        or parse_row(previous.text) is not None  # a table row (「指标：…；目标：…」) is a line of its own
+        or parse_row(line.text) is not None
     )
 
 

@@ -40,8 +40,17 @@ def ingest_command(paths: tuple[Path, ...], data_dir: Path | None, chroma_url: s
             bar.total = total
             bar.update(done - bar.n)
 
+    def pages(file: str, done: int, total: int) -> None:
+        """A scan is read by OCR, seconds a page: say which page it is at."""
+        if bar is not None:
+            bar.set_description(f"OCR {Path(file).name} {done}/{total}")
+            if done == total:
+                bar.set_description("ingest")
+        elif not as_json:
+            click.echo(f"OCR {file}: page {done}/{total}", err=True)
+
     try:
-        report = run_ingest(settings, list(paths) or None, progress=progress)
+        report = run_ingest(settings, list(paths) or None, progress=progress, pages=pages)
     except IngestInterrupted as err:
         click.echo(f"Error: {err}", err=True)
         sys.exit(err.exit_code)
@@ -58,6 +67,8 @@ def ingest_command(paths: tuple[Path, ...], data_dir: Path | None, chroma_url: s
                 continue
             detail = r.error or f"{r.clauses} clauses"
             click.echo(f"{STATUS_MARK[r.status]} {r.status:9} {r.doc_id or r.path}  {detail}")
+            for warning in r.warnings:
+                click.echo(f"    ⚠ not read: {warning}")
         counts = {s: sum(1 for r in report.documents if r.status == s) for s in STATUS_MARK}
         summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
         click.echo(f"{report.clauses_total} clauses indexed in {report.seconds:.1f}s ({summary}) → {settings.data_dir}")

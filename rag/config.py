@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     lexical_rerank: bool = True                   # best-sentence match + clause kind over the top 20 (rag/rerank.py)
     reranker: str | None = None                   # CrossEncoder name or local path, after it; off by default
     max_file_mb: float = 50.0
+    # PDF pages without a usable text layer (scans): read by OCR (auto), never (off), or every page (force)
+    ocr: Literal["auto", "off", "force"] = "auto"
+    ocr_page_seconds: float = 120.0               # a page OCR has not read by then is reported and skipped
     # LLM answerer (any OpenAI-compatible endpoint)
     llm_base_url: str | None = None
     llm_model: str = "deepseek-chat"

@@ -5,6 +5,18 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+OCR_PAGES = "ocr_pages"  # Document.meta key: PDF pages whose text was read by OCR, as "1-3,5"
+
+
+def pages_in(ranges: str) -> set[int]:
+    """The page numbers of a "1-3,5" string (what meta[OCR_PAGES] holds)."""
+    pages: set[int] = set()
+    for part in ranges.split(","):
+        first, _, last = part.strip().partition("-")
+        if first.isdigit() and (not last or last.isdigit()):
+            pages.update(range(int(first), int(last or first) + 1))
+    return pages
+
 
 @dataclass(frozen=True, slots=True)
 class Document:
@@ -17,6 +29,7 @@ class Document:
     content_hash: str           # sha256 of the raw bytes (or the JSONL line) it was read from
     pages: tuple[int, ...] = ()  # PDF only: pages[i] = offset in `text` where page i+1 starts
     meta: dict[str, str] = field(default_factory=dict)  # issuer, date, doc_number (文号) when known
+    problems: tuple[str, ...] = ()  # parts that could not be read ("page 3: OCR took over 120 s"), for the report
 
     def page_at(self, offset: int) -> int | None:
         """The 1-based PDF page holding character `offset`, or None for non-PDF documents."""
@@ -51,6 +64,12 @@ class Clause:
     def label(self) -> str:
         """The markers only, outermost first: 二、（一）3."""
         return "".join(self.path)
+
+    @property
+    def read_by_ocr(self) -> bool:
+        """Its text was recognised from a scan (the page it starts on was OCR'd), not read from a text layer."""
+        ocr_pages = self.meta.get(OCR_PAGES, "")
+        return bool(ocr_pages) and (self.page is None or self.page in pages_in(ocr_pages))
 
     def index_text(self) -> str:
         """What BM25 and the embedder see: title + heading path + the clause text."""

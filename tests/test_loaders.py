@@ -137,12 +137,17 @@ def test_pdf_with_only_an_owner_password_is_read(tmp_path: Path) -> None:
     assert "二、建立个人所得税纳税信用管理机制" in load_one(path).text
 
 
-def test_image_only_pdf_asks_for_ocr(tmp_path: Path) -> None:
+def test_a_pdf_without_text_is_refused_naming_the_file(tmp_path: Path) -> None:
+    """A blank page: OCR finds nothing either; with OCR off the message says how to turn it on."""
+    from ingest.loaders import OcrOptions
+
     writer = PdfWriter()
     writer.add_blank_page(595, 842)
     path = tmp_path / "scan.pdf"
     writer.write(path)
-    with pytest.raises(DocumentReadError, match="^scan.pdf: no text layer .*run OCR first$"):
+    with pytest.raises(DocumentReadError, match="^scan.pdf: no text layer .*OCR is off .*POLICY_RAG_OCR=auto"):
+        load_documents(path, ocr=OcrOptions("off"))
+    with pytest.raises(DocumentReadError, match="^scan.pdf: OCR could read none.*page 1: OCR found no text"):
         load_documents(path)
 
 
@@ -189,8 +194,7 @@ def test_html_keeps_only_the_main_text(tmp_path: Path) -> None:
         "为深入贯彻省委、省政府关于全力打造一流创新生态的重大决策部署，制定本指导意见。",
         "一、总体要求",
         "（一）指导思想以习近平新时代中国特色社会主义思想为指导。",
-        "指标 | 2025年",
-        "研发投入强度 | 2.5%",
+        "指标：研发投入强度；2025年：2.5%",
     ]
 
 
@@ -200,7 +204,7 @@ def test_gbk_html_with_a_content_container(tmp_path: Path) -> None:
     path = tmp_path / "page.htm"
     path.write_bytes(page.replace('charset="utf-8"', 'charset="gbk"').encode("gbk"))
     lines = load_one(path).text.split("\n")
-    assert lines[0].startswith("为深入贯彻省委") and lines[-1] == "研发投入强度 | 2.5%"
+    assert lines[0].startswith("为深入贯彻省委") and lines[-1] == "指标：研发投入强度；2025年：2.5%"
 
 
 # ---------------------------------------------------------------- DOCX
@@ -225,8 +229,7 @@ def test_docx_keeps_paragraph_and_table_order(tmp_path: Path) -> None:
         "关于加强个人所得税纳税信用建设的通知",
         "各省、自治区、直辖市：",
         "一、总体要求",
-        "指标 | 2020年 | 2025年",
-        "研发投入强度 | 1.2% | 2.5%",
+        "指标：研发投入强度；2020年：1.2%；2025年：2.5%",
         "二、工作措施",
         "（一）全面实施信用承诺制。",
     ]

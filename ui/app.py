@@ -50,6 +50,9 @@ CSS = """
 .src-meta { font-size: .85em; color: var(--body-text-color-subdued); margin: .2em 0 .4em; }
 .src-text { white-space: pre-wrap; line-height: 1.7; }
 .src-text mark { background: #fde68a; color: inherit; padding: 0 1px; }
+.src-table { border-collapse: collapse; white-space: normal; font-size: .92em; margin: .3em 0; }
+.src-table th, .src-table td { border: 1px solid var(--border-color-primary); padding: .15em .4em; }
+.src-ocr { color: #b45309; }
 .src-flags, .src-flag { color: #b45309; background: #fffbeb; border-left: 3px solid #f59e0b; padding: .3em .6em; margin: .4em 0; }
 .src-flags ul { margin: .2em 0 0 1.2em; }
 .src-abstain { color: var(--body-text-color-subdued); margin: .4em 0; }
@@ -205,9 +208,13 @@ class Handlers:
         def step(done: int, total: int) -> None:
             progress((done, total), desc="正在建立索引", unit="个文件")
 
+        def page(file: str, done: int, total: int) -> None:  # a scan: OCR takes seconds a page
+            progress((done, total), desc=f"正在识别扫描件 {Path(file).name}", unit="页")
+
         settings = self.state.settings
         try:
-            rows = ingest_uploads(settings, files, embedder=self.state.assistant.embedder, progress=step)
+            rows = ingest_uploads(settings, files, embedder=self.state.assistant.embedder, progress=step,
+                                  pages=page)
             report = render.ingest_markdown(rows)
             new = list(dict.fromkeys(r.doc_id for r in rows if r.status in ("added", "updated", "unchanged")))
             if replaces and len(new) == 1:

@@ -15,6 +15,7 @@ from datetime import datetime
 from rag.citations import MARKER, strip_markers
 from rag.errors import IndexMissingError, PolicyRagError
 from rag.records import Answer, Citation, Clause
+from rag.tables import table_blocks
 
 MEMO_TITLE = "政策问答备忘录"
 BODY_FONT = "仿宋"
@@ -177,9 +178,29 @@ def clause_html(clause: Clause, element_id: str, quote: str = "", n: int | None 
         meta.append(f"第 {clause.page} 页")
     if clause.source:
         meta.append(f"文件：{escape_html(_file_name(clause.source))}")
+    if clause.read_by_ocr:
+        meta.append('<span class="src-ocr">扫描件，文字经识别</span>')
     meta_html = f'<div class="src-meta">{" · ".join(meta)}</div>' if meta else ""
     return (f'<article class="src-card" id="{element_id}"><div class="src-head">{head}</div>{meta_html}'
-            f'<div class="src-text">{highlight(clause.text, quote)}</div>{extra}</article>')
+            f'<div class="src-text">{clause_text_html(clause.text, quote)}</div>{extra}</article>')
+
+
+def clause_text_html(text: str, quote: str = "") -> str:
+    """The clause escaped with its quote marked; runs of table-row lines (「指标：…；目标：…」) as an HTML table."""
+    blocks = table_blocks(text)
+    if all(isinstance(b, str) for b in blocks):
+        return highlight(text, quote)
+    out = []
+    for block in blocks:
+        if isinstance(block, str):
+            out.append(highlight(block, quote) + "\n")
+            continue
+        keys = list(dict.fromkeys(key for row in block for key, _ in row))
+        head = "".join(f"<th>{escape_html(k)}</th>" for k in keys)
+        body = "".join("<tr>" + "".join(f"<td>{escape_html(dict(row).get(k, ''))}</td>" for k in keys) + "</tr>"
+                       for row in block)
+        out.append(f'<table class="src-table"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>')
+    return "".join(out)
 
 
 def highlight(text: str, quote: str) -> str:
@@ -217,8 +238,8 @@ def ingest_markdown(rows: Iterable) -> str:
     for r in rows:
         name = _file_name(r.path)
         title = f"《{r.title}》" if r.title else ""
-        lines.append(f"| {_cell(name)} | {STATUS.get(r.status, r.status)} | {r.clauses or ''} | "
-                     f"{_cell(r.error or title)} |")
+        note = r.error or "；".join([title, *(f"未能读取 {w}" for w in getattr(r, "warnings", []))]).strip("；")
+        lines.append(f"| {_cell(name)} | {STATUS.get(r.status, r.status)} | {r.clauses or ''} | {_cell(note)} |")
     return "\n".join(lines)
 
 

@@ -120,14 +120,15 @@ def _free_path(folder: Path, name: str, data: bytes) -> Path:
 
 
 def ingest_uploads(settings: Settings, files: Sequence[Path | str], embedder=None,
-                   progress: Callable[[int, int], None] | None = None) -> list:
+                   progress: Callable[[int, int], None] | None = None,
+                   pages: Callable[[str, int, int], None] | None = None) -> list:
     """Store and ingest uploads; one result row per uploaded file (ingest's FileResult or Rejected)."""
     from ingest.build import ingest
 
     stored, rejected = store(settings, files)
     rows: list = list(rejected)
     if stored:
-        report = ingest(settings, [uploads_dir(settings)], embedder=embedder, progress=progress)
+        report = ingest(settings, [uploads_dir(settings)], embedder=embedder, progress=progress, pages=pages)
         names = {p.name for p in stored}
         rows += [r for r in report.documents if Path(r.path).name in names]
         for row in rows:  # a file that failed is not kept: it would fail again in every later upload's ingest

@@ -19,7 +19,7 @@ FORMAT_VERSION = 2  # 2: documents in clauses.sqlite, content-addressed vector i
 # What the clause records were built with: the clause parser (ingest/clauses.py) 2, the metadata read from
 # the text (ingest/metadata.py) m2, the BM25 tokens (rag/tokens.py), the embedded text 2
 # (rag.index.vector_cache.embed_text). Changing any re-ingests; the vector cache keeps unchanged texts.
-PARSER_VERSION = f"2+t{TOKENS_VERSION}+e2+m2"
+PARSER_VERSION = f"3+t{TOKENS_VERSION}+e2+m2"  # 3: table rows keep their headers
 MANIFEST = "manifest.json"
 IDENTITY_KEYS = ("format", "embedder", "dim", "parser_version", "embed_chars")
 FILE_PENDING = None  # an entry's file_hash while other documents of its file are still to be written
