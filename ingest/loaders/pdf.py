@@ -28,6 +28,8 @@ class _DropWrongPointingObject(logging.Filter):
 
 
 logging.getLogger("pypdf._reader").addFilter(_DropWrongPointingObject())
+# pdfminer (under pdfplumber) warns once per font of many office PDFs that lack a FontBBox; tables read regardless
+logging.getLogger("pdfminer.pdffont").setLevel(logging.ERROR)
 
 
 def load_pdf(data: bytes, name: str, ocr: OcrOptions | None = None) -> Parsed:
