@@ -91,16 +91,38 @@ _GUILLEMETS = re.compile(rf"«([^«»\n]*[{_HAN}][^«»\n]*)»")
 
 
 def normalize_punctuation(line: str) -> str:
-    """ASCII punctuation in Chinese context → full width: `,;:?!` next to CJK, `(…)`, sentence-final `.` → `。`.
+    """ASCII punctuation in Chinese context → full width: `,;:?!` next to CJK, `(…)`, sentence-final `.` → `。`,
+    `"` next to CJK → the curly quote that balances the line's quotes.
 
     Decimals (`3.2万家`) and line-initial markers (`1.`, `一.`) keep their ASCII dot.
     """
     line = _MARK_NEAR_CJK.sub(lambda m: _ASCII_TO_WIDE[m.group()], line)
+    line = _curly_quotes(line)
     line = _full_width_brackets(line)
     line = _GUILLEMETS.sub(r"《\1》", line)
     marker = _DOT_MARKER.match(line)
     start = marker.end() if marker else 0
     return line[:start] + _SENTENCE_DOT.sub("。", line[start:])
+
+
+_QUOTE = re.compile(rf'(?<=[{_WIDE}])"|"(?=[{_WIDE}])|[“”]')
+
+
+def _curly_quotes(line: str) -> str:
+    """`"` next to CJK opens a quote (“) unless one is open, then it closes it (”): 深化“三项改革"全面 → ”."""
+    if '"' not in line:
+        return line
+    open_quote = False
+
+    def curl(match: re.Match[str]) -> str:
+        nonlocal open_quote
+        mark = match.group()
+        if mark == '"':
+            mark = "”" if open_quote else "“"
+        open_quote = mark == "“"
+        return mark
+
+    return _QUOTE.sub(curl, line)
 
 
 def _full_width_brackets(line: str) -> str:
@@ -139,7 +161,9 @@ _PAGE_NUMBER = re.compile(
     r"|[Pp]age\s*\d{1,4}(?:\s*(?:of|/)\s*\d{1,4})?)$"
 )
 _PRINT_STAMP = re.compile(r"^(?:\d{4}/\d{1,2}/\d{1,2}|\d{1,2}/\d{1,2}/\d{2,4},?)\s+\d{1,2}:\d{2}(?::\d{2})?\b")
-_URL_LINE = re.compile(r"^(?:https?://|www\.|file:/)\S*(?:\s+\d{1,4}\s*/\s*\d{1,4})?$")
+# a browser's print footer: the URL, maybe with the page counter (2/7); OCR may misread the scheme (htp:/) or lose
+# the counter's slash (27)
+_URL_LINE = re.compile(r"^(?:h?t{1,2}ps?:/{1,2}|www\.|file:/)\S*(?:\s+\d{1,4}(?:\s*/\s*\d{1,4})?)?$")
 # browser page titles: 《…》的意见》_中央有关文件_中国政府网 (www.gov.cn), …条例 - 政策文件 - …门户网站
 _SITE_TITLE = re.compile(r"(?:_|\s[-|]\s)[^_]*?(?:政府网|门户网站|首都之窗|本地宝)|[(（《]\s*www\.[\w.]+\s*[)）]\s*$")
 _TOC_ENTRY = re.compile(r"\S\s*(?:\.{3,}|…{2,}|·{3,}|-{4,}|_{4,})\s*\d{1,4}$")

@@ -122,6 +122,9 @@ def test_collapse_whitespace(raw: str, expected: str) -> None:
         ("«产业技术路线图»", "《产业技术路线图》"),
         ("22:34 1,000 f(x)", "22:34 1,000 f(x)"),
         ("https://www.gov.cn/a.htm", "https://www.gov.cn/a.htm"),
+        ('实施"三项改革"行动', "实施“三项改革”行动"),
+        ('深化“三项改革"全面', "深化“三项改革”全面"),  # OCR reads a closing ” as "
+        ('print("x")', 'print("x")'),
     ],
 )
 def test_normalize_punctuation(raw: str, expected: str) -> None:
@@ -160,6 +163,8 @@ def test_not_clause_markers(line: str) -> None:
         "第 1 页 共 7 页",
         "2026/2/9 22:34 公共服务平台 - 积分管理",
         "https://jzzjf.rsj.sh.gov.cn/jzzjf/pingfen/zc2.jsp 2/7",
+        "https://jzjf.rsj.sh.gov.cn/jzzjf/pingfen/zc2.jsp 27",  # as OCR read it: the counter's slash lost
+        "htp://www.go.cn/zhengce/201512/14/conten5023611.hm",  # and the scheme misread
         "意见》_中央有关文件_中国政府网 (www.gov.cn)",
         "南宁市电动自行车管理条例 - 政策文件 - 广西南宁市人民政府门户网站 - www.nanning.gov.cn",
         "分享到：",
