@@ -107,3 +107,10 @@ def test_an_html_table_with_merged_cells_keeps_its_headers(tmp_path: Path) -> No
     lines = load_documents(path)[0].text.split("\n")
     assert "指标：保护利用，国家文物保护利用示范区；2025年：1；属性：预期性" in lines
     assert parse_row(lines[-1]) == [("指标", "保护利用，国家文物保护利用示范区"), ("2025年", "1"), ("属性", "预期性")]
+
+
+def test_a_comma_read_into_the_gap_after_an_article_number_is_a_space() -> None:
+    from ingest.loaders.ocr import Box, reading_order
+
+    lines = reading_order([Box("第四条、居住证登载的内容包括：", 10, 0, 900, 40), Box("第三条、第四条所列证明", 10, 60, 500, 100)])
+    assert lines == ["第四条 居住证登载的内容包括：", "第三条、第四条所列证明"]

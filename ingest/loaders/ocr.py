@@ -8,8 +8,10 @@ hostile page cannot take the machine's memory; it ends by itself when the ingest
 
 Red ink is read apart from black: a stamp (盖章) printed over the body must neither hide the text under it nor
 add its own words, while the red 红头 line at the top of a notice is part of the document. So the body is read
-with red pixels whitened, and only red regions shaped like a line of text (much wider than tall) are read as text;
-a round stamp is not.
+in its red channel alone, as a scanner's red dropout filter sees it: red ink is as light as the paper there, while
+black text under a stamp keeps its strokes whole (whitening the red pixels cut them: anti-aliased stroke edges
+turn red under the seal's ink). Only red regions shaped like a line of text (much wider than tall) are read as
+text; a round stamp is not.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ from typing import Any, Literal
 
 OcrMode = Literal["auto", "off", "force"]
 RENDER_SCALE = 2.0       # 144 dpi: body text (10.5-16 pt) is 20-30 px high, where PP-OCR reads best
-MAX_SIDE_PX = 2400       # a larger page (A3, a poster) is rendered smaller: memory per page stays bounded
+MAX_SIDE_PX = 3400       # A3 still at 144 dpi; a larger page (a poster) is rendered smaller: memory stays bounded
+DETECT_SIDE_PX = 2000    # lines are found on the page scaled to this (detection time grows with the pixels) …
+                         # … and each line is read from the full-resolution page (recognition scales it anyway)
 PAGE_SECONDS = 120.0     # default time limit per page (measured: 6-15 s a page on 2 shared cores)
 WORKER_MEMORY_MB = 3072  # address-space limit of the OCR worker (models + one page need about 1 GB)
 START_SECONDS = 60.0     # the worker's start-up (imports, models) is not counted against a page
@@ -92,9 +96,14 @@ def boxes_from(result: list | None, dx: float = 0, dy: float = 0) -> list[Box]:
     return boxes
 
 
+# PP-OCR's recogniser tends to read the wide gap after a bold article number as a 、: 「第四条、居住证登载…」
+_GAP_READ_AS_COMMA = re.compile(r"^(第[一二三四五六七八九十百千零〇两\d]+[编章节条])、(?!第)")
+
+
 def reading_order(boxes: list[Box]) -> list[str]:
     """Boxes grouped into lines (their vertical centres fall within one another's height), top to bottom, each
-    line left to right; the pieces of a line are joined with a space (cleaning removes it between ideographs)."""
+    line left to right; the pieces of a line are joined with a space (cleaning removes it between ideographs).
+    A 、 read into the gap after a line-initial 第X条 becomes the space it is (第X条、第Y条 is left alone)."""
     lines: list[list[Box]] = []
     for box in sorted(boxes, key=lambda b: (b.y0 + b.y1) / 2):
         centre = (box.y0 + box.y1) / 2
@@ -106,7 +115,8 @@ def reading_order(boxes: list[Box]) -> list[str]:
                 last.append(box)
                 continue
         lines.append([box])
-    return [" ".join(b.text for b in sorted(line, key=lambda b: b.x0)) for line in lines]
+    texts = [" ".join(b.text for b in sorted(line, key=lambda b: b.x0)) for line in lines]
+    return [_GAP_READ_AS_COMMA.sub(r"\1 ", text) for text in texts]
 
 
 # ---------------------------------------------------------------- one page (runs in the worker)
@@ -138,22 +148,38 @@ def red_text_regions(mask: Any) -> list[tuple[int, int, int, int]]:
 
 
 def read_image(engine: Any, rgb: Any) -> list[str]:
-    """The page's lines in reading order: the body with red ink whitened, plus red lines of text (红头)."""
+    """The page's lines in reading order: the body seen through its red channel, plus red lines of text (红头)."""
     import numpy as np
 
-    import cv2
-
     mask = red_mask(rgb)
-    body = rgb.copy()
-    body[cv2.dilate(mask.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)] = 255  # and the red's fringe
-    result, _ = engine(body, use_cls=False)
-    boxes = boxes_from(result)
+    body = np.repeat(rgb[..., :1], 3, axis=2)  # the red channel: red ink is as light as paper, black stays black
+    body[mask] = 255  # and the red ink itself white: a large red title would still show as light grey
+    boxes = boxes_from(recognise(engine, body))
     for x, y, w, h in red_text_regions(mask):
         crop = np.full((h, w, 3), 255, np.uint8)
         crop[mask[y : y + h, x : x + w]] = 0  # the red text, black on white
         red, _ = engine(np.pad(crop, ((8, 8), (8, 8), (0, 0)), constant_values=255), use_cls=False)
         boxes += boxes_from(red, x - 8, y - 8)
     return reading_order(boxes)
+
+
+def recognise(engine: Any, image: Any, detect_side: int = DETECT_SIDE_PX) -> list:
+    """RapidOCR's [[corners, text, score], …] for a page: text lines detected on the page scaled down to
+    `detect_side`, each line then read from the full-resolution image. Reading from the scaled page (what
+    RapidOCR's own call does past its max_side_len) loses small print: an A3 page's 9 pt text drops to 11 px."""
+    import cv2
+    import numpy as np
+
+    height, width = image.shape[:2]
+    ratio = min(1.0, detect_side / max(height, width))
+    small = cv2.resize(image, None, fx=ratio, fy=ratio, interpolation=cv2.INTER_AREA) if ratio < 1 else image
+    found, _ = engine.text_det(small)
+    if found is None or len(found) == 0:
+        return []
+    corners = [np.asarray(box, np.float32) / ratio for box in engine.sorted_boxes(found)]
+    read, _ = engine.text_rec(engine.get_crop_img_list(image, corners))
+    return [[box.tolist(), text, score] for box, (text, score, *_rest) in zip(corners, read, strict=True)
+            if score >= engine.text_score]
 
 
 def render_page(document: Any, index: int) -> Any:
