@@ -16,10 +16,10 @@ from typing import Any
 from rag.tokens import VERSION as TOKENS_VERSION
 
 FORMAT_VERSION = 2  # 2: documents in clauses.sqlite, content-addressed vector ids
-# What the clause records were built with: the clause parser (ingest/clauses.py) 2, the metadata read from
+# What the clause records were built with: loading, cleaning and the clause parser (ingest/) 4, the metadata read from
 # the text (ingest/metadata.py) m2, the BM25 tokens (rag/tokens.py), the embedded text 2
 # (rag.index.vector_cache.embed_text). Changing any re-ingests; the vector cache keeps unchanged texts.
-PARSER_VERSION = f"3+t{TOKENS_VERSION}+e2+m2"  # 3: table rows keep their headers
+PARSER_VERSION = f"4+t{TOKENS_VERSION}+e2+m2"  # 3: table rows keep their headers; 4: OCR quotes and footers
 MANIFEST = "manifest.json"
 IDENTITY_KEYS = ("format", "embedder", "dim", "parser_version", "embed_chars")
 FILE_PENDING = None  # an entry's file_hash while other documents of its file are still to be written
