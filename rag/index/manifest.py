@@ -16,8 +16,8 @@ from typing import Any
 from rag.tokens import VERSION as TOKENS_VERSION
 
 FORMAT_VERSION = 2  # 2: documents in clauses.sqlite, content-addressed vector ids
-# What the clause records were built with: loading, cleaning and the clause parser (ingest/) 4, the metadata read from
-# the text (ingest/metadata.py) m2, the BM25 tokens (rag/tokens.py), the embedded text 2
+# What the clause records were built with: loading, cleaning and the clause parser (ingest/) 4, the metadata
+# read from the text (ingest/metadata.py) m2, the BM25 tokens (rag/tokens.py), the embedded text 2
 # (rag.index.vector_cache.embed_text). Changing any re-ingests; the vector cache keeps unchanged texts.
 PARSER_VERSION = f"4+t{TOKENS_VERSION}+e2+m2"  # 3: table rows keep their headers; 4: OCR quotes and footers
 MANIFEST = "manifest.json"
