@@ -147,7 +147,8 @@ def test_a_pdf_without_text_is_refused_naming_the_file(tmp_path: Path) -> None:
     writer.write(path)
     with pytest.raises(DocumentReadError, match="^scan.pdf: no text layer .*OCR is off .*POLICY_RAG_OCR=auto"):
         load_documents(path, ocr=OcrOptions("off"))
-    with pytest.raises(DocumentReadError, match="^scan.pdf: OCR could read none.*page 1: OCR found no text"):
+    with pytest.raises(DocumentReadError,
+                       match="^scan.pdf: no text layer .*OCR could read none.*page 1: OCR found no readable text"):
         load_documents(path)
 
 

@@ -47,7 +47,8 @@ def load_pdf(data: bytes, name: str, ocr: OcrOptions | None = None) -> Parsed:
     read, problems = _ocr_pages(data, pages, scanned, ocr)
     _keep_tables(data, pages, skip=set(scanned))
     if scanned and not read and not any(page.strip() for i, page in enumerate(pages) if i not in scanned):
-        raise DocumentReadError(f"{name}: OCR could read none of its pages without a text layer ({'; '.join(problems[:3])})")
+        raise DocumentReadError(f"{name}: no text layer (scanned/image-only PDF), and OCR could read none of its "
+                                f"pages ({'; '.join(problems[:3])})")
     if read and not any(page.strip() for page in pages):
         raise DocumentReadError(f"{name}: no text layer (scanned/image-only PDF), and OCR found no text in it")
     text, offsets = clean_pages(pages)
@@ -67,8 +68,8 @@ def _ocr_pages(data: bytes, pages: list[str], scanned: list[int], ocr: OcrOption
         for done, index in enumerate(scanned):
             try:
                 lines = reader.read(index)
-                if not lines:  # a blank page, or an image the renderer could not decode
-                    raise PageError("OCR found no text on it")
+                if not lines or needs_ocr("\n".join(lines)):  # blank, undecodable, or a few stray marks read
+                    raise PageError("OCR found no readable text on it")
                 pages[index] = "\n".join(lines)
                 read.append(index + 1)
             except PageError as error:
