@@ -110,11 +110,22 @@ class Assistant:
             cached = self.__dict__["_validity_cache"] = (today, statuses(self.index.manifest.documents, today))
         return cached[1]
 
+    def targets(self) -> list:
+        """Every quantitative target of the indexed documents (rag/targets.py), in document order; read again
+        when the index changes."""
+        from rag.targets import extract
+
+        self.refresh()
+        cached = self.__dict__.get("_targets")
+        if cached is None:
+            cached = self.__dict__["_targets"] = extract(self.index.clauses())
+        return cached
+
     def refresh(self) -> None:
         """See documents another process committed since the last question (an ingest while the app runs)."""
         if self.index.refresh():
-            self.__dict__.pop("_document_places", None)
-            self.__dict__.pop("_validity_cache", None)
+            for name in ("_document_places", "_validity_cache", "_targets"):
+                self.__dict__.pop(name, None)
 
     def search(self, question: Question | str, k: int = 10, doc: str | Sequence[str] | None = None,
                in_force: bool = False) -> list[Hit]:

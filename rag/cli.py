@@ -100,6 +100,41 @@ def docs(data_dir: Path | None, status: str | None, issuer: str | None, year: in
 
 
 @main.command()
+@data_dir_option
+@click.option("--doc", default=None, help="Only documents whose title or id contains TEXT.")
+@click.option("--year", type=int, default=None, help="Only targets for this year (到2026年 → 2026).")
+@click.option("--region", default=None, help="Only documents about this province (陕西), or 全国.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.option("--csv", "csv_file", type=click.Path(path_type=Path), default=None, help="Write the table to FILE.csv.")
+@click.option("--xlsx", "xlsx_file", type=click.Path(path_type=Path), default=None, help="Write the table to FILE.xlsx.")
+def targets(data_dir: Path | None, doc: str | None, year: int | None, region: str | None, as_json: bool,
+            csv_file: Path | None, xlsx_file: Path | None) -> None:
+    """List every quantitative target (指标) of the indexed documents with its value, year and clause."""
+    from rag.assistant import Assistant
+    from rag.targets import select, write_table
+
+    assistant = Assistant(settings_from(data_dir=data_dir))
+    try:
+        found = select(assistant.targets(), doc=doc, year=year, region=region)
+    except PolicyRagError as err:
+        raise click.ClickException(str(err)) from None
+    for path in (p for p in (csv_file, xlsx_file) if p):
+        try:
+            write_table(found, path)
+        except OSError as err:
+            raise click.ClickException(f"cannot write {path}: {err.strerror or err}") from None
+        click.echo(f"{len(found)} targets → {path}", err=True)
+    if csv_file or xlsx_file:
+        return
+    for t in found:
+        if as_json:
+            print_json(t.to_dict())
+        else:
+            year_text = f"{t.year}年" if t.year else "—"
+            click.echo(f"{t.indicator}\t{t.comparator}{t.as_written}\t{year_text}\t{t.citation}")
+
+
+@main.command()
 @click.argument("question", required=False)
 @click.option("-k", "k", type=int, default=None, help="How many clauses to retrieve (default 5).")
 @click.option("--doc", multiple=True, help="Ask within documents whose title or id contains TEXT (repeatable).")
