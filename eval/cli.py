@@ -45,9 +45,13 @@ BENCH_NAMES = ("legal_dc", "ncp_policy_qa")
 @click.option("--metadata", is_flag=True,
               help="Score the metadata read at ingest (文号, issuer, dates, validity, repeals) against a hand-checked "
                    "gold file: per-field precision and recall on its dev and test halves, and every miss.")
+@click.option("--targets", "targets_eval", is_flag=True,
+              help="Score the targets table (指标) against a hand-checked gold list: precision and recall of the "
+                   "values, and how often clause label, year and indicator agree, on its dev and test halves.")
 @click.option("--gold", "gold_path", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=None,
-              help="--metadata only: the gold file (default eval/metadata_gold.jsonl).")
-@click.option("--json", "as_json", is_flag=True, help="--metadata only: print the summary as JSON.")
+              help="--metadata/--targets only: the gold file (default eval/metadata_gold.jsonl, "
+                   "eval/targets_gold.jsonl).")
+@click.option("--json", "as_json", is_flag=True, help="--metadata/--targets only: print the summary as JSON.")
 @click.option("--ocr", "ocr_bench", is_flag=True,
               help="OCR benchmark: image-only copies of corpus-ext PDF pages and the seed documents (rotated, noised, "
                    "stamped) read back; prints character and clause-label accuracy and seconds per page.")
@@ -56,7 +60,7 @@ BENCH_NAMES = ("legal_dc", "ncp_policy_qa")
 def eval_command(qa_path: Path, corpus_dir: Path | None, out_dir: Path | None, answerer: str | None, data_dir: Path | None,
                  compare: Path | None, baseline: str | None, bench: str | None, bench_dir: Path | None,
                  limit: int | None, max_docs: int | None, abstain_split: bool, fit_abstain: bool,
-                 metadata: bool, gold_path: Path | None, as_json: bool, ocr_bench: bool,
+                 metadata: bool, targets_eval: bool, gold_path: Path | None, as_json: bool, ocr_bench: bool,
                  thresholds: Path) -> None:
     """Answer and score every QA item (exit 1 when a metric is below eval/thresholds.toml)."""
     from rag.cli import settings_from
@@ -68,6 +72,8 @@ def eval_command(qa_path: Path, corpus_dir: Path | None, out_dir: Path | None, a
     try:
         if metadata:
             passed = _run_metadata(gold_path, bench_dir, thresholds, as_json)
+        elif targets_eval:
+            passed = _run_targets(gold_path, bench_dir, thresholds, as_json)
         elif ocr_bench:
             from eval.ocr_bench import main as run_ocr_bench
 
@@ -145,6 +151,25 @@ def _run_metadata(gold_path, bench_dir, thresholds, as_json) -> bool:
     shared = (bench_dir or DEFAULT_BENCH_DIR).parent  # the gold names files under ../shared (bench/, corpus-ext/)
     report = evaluate(load_gold(gold_path or GOLD), shared)
     limits = load_thresholds(thresholds, "metadata", known=METRICS)
+    gate = check_thresholds(report.metrics(), limits)
+    if as_json:
+        click.echo(json.dumps(report.to_dict() | {"gate": gate}, ensure_ascii=False, indent=1))
+    else:
+        print_report(report, click.echo)
+        _echo_gate(gate, bool(limits))
+    return not gate
+
+
+def _run_targets(gold_path, bench_dir, thresholds, as_json) -> bool:
+    import json
+
+    from eval.bench import DEFAULT_BENCH_DIR
+    from eval.harness import load_thresholds
+    from eval.metrics import check_thresholds
+    from eval.targets_eval import GOLD, METRICS, evaluate, load_gold, print_report
+
+    report = evaluate(load_gold(gold_path or GOLD), (bench_dir or DEFAULT_BENCH_DIR).parent)
+    limits = load_thresholds(thresholds, "targets", known=METRICS)
     gate = check_thresholds(report.metrics(), limits)
     if as_json:
         click.echo(json.dumps(report.to_dict() | {"gate": gate}, ensure_ascii=False, indent=1))

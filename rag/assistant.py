@@ -18,6 +18,7 @@ from rag.index import ClauseIndex
 from rag.question import Question, defined_term, places_in
 from rag.records import Answer, Clause, Hit
 from rag.retrieve import Retriever
+from rag.target_answers import answer_from_targets, asks_for_targets
 from rag.validity import current_first
 
 def current_day() -> date:
@@ -238,6 +239,10 @@ class Assistant:
         else:
             answer = chosen.answer(question, hits)
             yield answer.text
+        if asks_for_targets(question):
+            shaped = answer_from_targets(question, answer, self.targets(), hits,
+                                         lambda clause_id: self.index.get([clause_id])[clause_id])
+            answer = shaped or answer
         t2 = time.perf_counter()
         answer.retrieved = hits[:10]
         answer.notices += self.validity_notices(answer)

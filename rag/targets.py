@@ -16,8 +16,6 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-import cn2an
-
 from rag.records import Clause
 
 # one number: Arabic (3.2, 1,000, ６５) or Chinese (三十, 一百二十, 百, 两), a multiplier, a range to a second number
@@ -37,7 +35,7 @@ QUANTITY = re.compile(
 # what comes right before the number and says how it is meant: a level the indicator before it reaches
 # (技术合同成交额 突破 6000亿元) or an action whose object follows the number (建设 30个 省级概念验证中心)
 LEVELS = """突破 达到 超过 不低于 不少于 不超过 力争 累计 年均增长 年均 增长 增加 提高到 提高 提升到 提升 降低 下降 减少 控制在
-稳定在 保持在 保持 超 达 至 到 约 为 各 总数 总量 规模""".split()
+稳定在 保持在 保持 超 达 至 到 约 为 各""".split()
 ACTIONS = """新增 建成 建设 培育 打造 引进 培养 新培养 布局 形成 实施 部署 支持 招引 认定 组建 发展 新建 改造 建立 扶持 带动 吸引 开展
 完成 争取 推动 创建 遴选 设立 集聚 聚集 孵化 转化 服务 覆盖 实现 推介 促成 举办 攻克 编制 制定 培训 资助 选派 推广""".split()
 COMPARATORS = sorted(LEVELS + ACTIONS, key=len, reverse=True)
@@ -95,6 +93,8 @@ def number(text: str) -> float | None:
         return float(text)
     if text in ("百", "千", "万", "亿"):
         return float({"百": 100, "千": 1000, "万": 10_000, "亿": 100_000_000}[text])
+    import cn2an  # only Chinese numerals need it
+
     try:
         return float(cn2an.cn2an(text, "smart"))
     except (ValueError, KeyError):
@@ -200,7 +200,8 @@ def _indicator(piece_before: str, piece_after: str) -> str:
     or nothing does (建设 30个 省级概念验证中心), the words after its unit."""
     before = _clean_indicator(re.split(r"[、]", piece_before)[-1] if piece_before.endswith(tuple(ACTIONS)) else piece_before)
     after = re.sub(r"^(?:" + "|".join(AFTER) + r")", "", piece_after)
-    after = re.split(r"[，,。；;（(、]|等", after, maxsplit=1)[0].strip(" 的“”\"")
+    after = re.split(r"[，,。；;（(]|等|\d", after, maxsplit=1)[0]
+    after = after.rsplit("的", 1)[-1].strip(" 、和及“”\"")   # 主业突出、关联度大的 创新型领军企业
     action = next((a for a in sorted(ACTIONS, key=len, reverse=True) if piece_before.endswith(a)), "")
     level = next((w for w in LEVELS if piece_before.endswith(w)), "")
     if after and (action or not level or len(before) < 2):
@@ -265,12 +266,17 @@ def _target(clause: Clause, sentence: str, m: re.Match, shared_year: int | None,
     piece_after = re.split(r"[，,；;。]", following, maxsplit=1)[0]
     if MEASURE.search(piece_before) or MEASURE.search(piece_after):
         return None
-    if re.match(r"(?:及)?(?:以上|以下)?的", following):   # 年营业收入500万元以上的企业: a condition
+    if re.match(r"(?:及)?(?:以上|以下)的", following):   # 年营业收入500万元以上的企业: a condition
         return None
     if unit == "条" and re.match(r"[^，。；]{0,4}(?:政策|措施|意见|规定|举措)", following):   # 双创20条支持政策: a name
         return None
     year, is_target_year = _year_before(sentence, start)
-    if historical or (year is not None and not is_target_year and doc_year is not None and year <= doc_year):
+    if year is not None and not is_target_year and doc_year is not None:
+        # a year before the document's own is a record of the past; its own year or later is what it plans for
+        if year < doc_year:
+            return None
+        is_target_year = True
+    if historical:
         return None
     lo = number(lo_text)
     if lo is None:
