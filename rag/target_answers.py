@@ -18,7 +18,7 @@ from rag.tokens import alternatives
 
 ASKS_TARGETS = re.compile(r"目标|指标")
 # wording that asks for the set of targets or a figure per document, not one figure of one target
-ASKS_LIST = re.compile(r"哪些|哪几|有什么|都有|列出|列举|量化目标|量化指标|主要目标|发展目标|目标任务|目标有|指标有")
+ASKS_LIST = re.compile(r"哪些|哪几|有什么|都有|列出|列举|量化目标|量化指标|主要目标|发展目标|目标任务")
 # words of the question that say what is asked, not which target: they do not narrow the table
 FRAME = re.compile(r"目标|指标|量化|主要|发展|哪些|哪几|多少|分别|各自|什么|数量|规模|方面|领域|情况|问题|明确|具体|有没有|"
                    r"没有|是否|硬|到|年|有|的|是|定|了|要|提出|设定|规定|计划|方案|文件|意见|行动|三年|两省|两地|对比|比较|"
