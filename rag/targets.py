@@ -130,7 +130,8 @@ def region_of(clauses: Sequence[Clause]) -> str:
 
 
 def _doc_year(clause: Clause) -> int | None:
-    found = re.match(r"(\d{4})", clause.meta.get("date", "") or "")
+    """The year the document was written: its date, else the year its title starts from (2025年政府工作报告)."""
+    found = re.match(r"(\d{4})", clause.meta.get("date", "") or "") or re.search(r"((?:19|20)\d{2})年", clause.title)
     return int(found.group(1)) if found else None
 
 
@@ -220,7 +221,8 @@ def _year_ok(value: float, unit: str, following: str) -> bool:
 
 def targets_in(clause: Clause, *, governing_year: int | None = None, region: str = "") -> list[Target]:
     """The targets of one clause (a clause window is read on its own, with the year that governs its start)."""
-    if any("回顾" in h for h in clause.headings):
+    own_heading = clause.text.split("\n", 1)[0][:40]
+    if any("回顾" in h for h in (*clause.headings, own_heading)):   # 一、2024年工作回顾: the past year's figures
         return []
     found: list[Target] = []
     doc_year = _doc_year(clause)
@@ -267,6 +269,8 @@ def _target(clause: Clause, sentence: str, m: re.Match, shared_year: int | None,
     if MEASURE.search(piece_before) or MEASURE.search(piece_after):
         return None
     if re.match(r"(?:及)?(?:以上|以下)的", following):   # 年营业收入500万元以上的企业: a condition
+        return None
+    if unit in ("元", "美元") and re.match(r"(?:及)?(?:以上|以下)[^，。；、\s]", following):   # 500万元以上技改项目: a size class
         return None
     if unit == "条" and re.match(r"[^，。；]{0,4}(?:政策|措施|意见|规定|举措)", following):   # 双创20条支持政策: a name
         return None
