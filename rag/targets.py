@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.records import Clause
+from rag.tables import parse_row
 
 # one number: Arabic (3.2, 1,000, ６５) or Chinese (三十, 一百二十, 百, 两), a multiplier, a range to a second number
 _AR = r"\d+(?:[.,]\d+)*"
@@ -227,7 +228,10 @@ def targets_in(clause: Clause, *, governing_year: int | None = None, region: str
     found: list[Target] = []
     doc_year = _doc_year(clause)
     paragraph_year: dict[str, int | None] = {}
-    for paragraph, sentence in _sentences(clause.text):
+    rows = [line for line in clause.text.split("\n") if parse_row(line)]
+    for line in rows:
+        found += _row_targets(clause, line, region)
+    for paragraph, sentence in _sentences("\n".join(line for line in clause.text.split("\n") if line not in rows)):
         leading = _leading_year(sentence)
         if leading is not None:
             paragraph_year[paragraph] = leading
@@ -302,6 +306,44 @@ def _target(clause: Clause, sentence: str, m: re.Match, shared_year: int | None,
         unit=unit, as_written=as_written, comparator=_comparator(piece_before, following),
         year=year if is_target_year else shared_year, region=region, sentence=sentence.strip(),
         clause_label=clause.label, clause_id=clause.clause_id, doc_id=clause.doc_id, title=clause.title)
+
+
+# a target table's columns: the indicator's name, and the value for a year (2025年, 2025年目标, 目标值)
+INDICATOR_HEADER = re.compile(r"指标|名称|项目|内容")
+VALUE_HEADER = re.compile(r"(?P<y>(?:19|20)\d{2})年?(?:目标|预期|规划)?(?:值)?$|^目标值?$|^预期值?$|^规划值?$")
+ROW_VALUE = re.compile(rf"^\s*(?P<cmp>[≥≤＞＜>]|不低于|不少于|超过|达到)?\s*(?P<lo>{_AR})(?P<mult>{_MULT})"
+                       rf"(?:\s*{_RANGE}\s*(?P<hi>{_AR}))?\s*(?P<unit>{_UNIT})?\s*(?P<tail>以上|左右)?\s*$")
+UNIT_IN_NAME = re.compile(rf"[（(](?P<mult>万|亿|千)?(?P<unit>{_UNIT}|人次|场次)[)）]")
+
+
+def _row_targets(clause: Clause, line: str, region: str) -> list[Target]:
+    """A row of a target table (「指标：博物馆数量；2025年：≥260；属性：预期性」): one record per year column with a
+    figure; the unit from the column or from the name's brackets (覆盖率（%）)."""
+    pairs = parse_row(line) or []
+    names = [v for k, v in pairs if INDICATOR_HEADER.search(k)]
+    if not names:
+        return []
+    name = names[-1].rsplit("，", 1)[-1].strip()
+    found = []
+    for key, cell in pairs:
+        header = VALUE_HEADER.search(key.strip())
+        value = ROW_VALUE.match(cell) if header else None
+        if not value or (lo := number(value.group("lo"))) is None:
+            continue
+        unit, factor = value.group("unit") or "", _MULTIPLIER.get(value.group("mult") or "", 1)
+        in_name = UNIT_IN_NAME.search(name)
+        if not unit and in_name:
+            unit, factor = in_name.group("unit"), _MULTIPLIER.get(in_name.group("mult") or "", 1)
+        unit = "%" if unit == "％" else unit
+        unit, unit_factor = _unit_multiplier(unit)
+        hi = number(value.group("hi")) if value.group("hi") else None
+        year = int(header.group("y")) if header.group("y") else None
+        found.append(Target(
+            indicator=UNIT_IN_NAME.sub("", name), value=lo * factor * unit_factor,
+            value_high=hi * factor * unit_factor if hi is not None else None, unit=unit, as_written=cell.strip(),
+            comparator=value.group("cmp") or value.group("tail") or "", year=year, region=region, sentence=line,
+            clause_label=clause.label, clause_id=clause.clause_id, doc_id=clause.doc_id, title=clause.title))
+    return found
 
 
 def extract(clauses: Iterable[Clause]) -> list[Target]:
