@@ -177,3 +177,15 @@ def test_a_document_without_such_a_figure_says_so(assistant):
 def test_one_figure_of_one_document_is_left_to_the_answerer(assistant):
     answer = assistant.ask("陕西省级上市后备企业的目标是多少家？")
     assert "500家" in answer.text and not answer.text.startswith("量化目标")
+
+
+def test_a_target_tables_rows_are_targets():
+    """湖北省文物事业发展“十四五”规划 prints its targets as a ruled table (指标 | 2025年 | 属性)."""
+    pdf = REPO.parent / "shared" / "corpus-ext" / "pdf" / "省文化和旅游厅关于印发《湖北省文物事业发展“十四五”规划》的通知.pdf"
+    found = extract(split_clauses(load_documents(pdf)[0]))
+    museums = [t for t in found if t.indicator == "博物馆数量"]
+    assert [(t.value, t.year, t.comparator) for t in museums] == [(260, 2025, "≥")]
+    visitors = next(t for t in found if t.indicator == "博物馆年接待观众数量")
+    assert (visitors.value, visitors.unit) == (40_000_000, "人次")  # 4000 with （万人次） in the name
+    coverage = next(t for t in found if t.indicator == "县级博物馆覆盖率")
+    assert (coverage.value, coverage.unit) == (100, "%")
